@@ -1,0 +1,52 @@
+# romandia: `make demo` and `make test` do all the set-up on a fresh clone.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+SNAKEMAKE := $(VENV)/bin/snakemake
+CORES ?= 2
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export NUMBA_CACHE_DIR ?= $(abspath .numba_cache)
+export PYTHONHASHSEED := 0
+
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install demo test test-fast validate lint format bench lock clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+data/demo/manifest.json: $(INSTALLED)
+	$(VENV)/bin/romandia simulate --preset demo --out data/demo
+
+demo: $(INSTALLED) data/demo/manifest.json
+	$(SNAKEMAKE) --cores $(CORES) --configfile config/config.yaml --rerun-incomplete
+	@echo
+	@echo "Lightcurves (CSV + parquet) and plots:"
+	@ls -1 results/lc_out_dir/data/*/*
+
+test: $(INSTALLED)
+	$(VENV)/bin/pytest -q -m "not slurm and not gpu"
+	$(MAKE) lint
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check src scripts tests bench
+	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
+	$(SNAKEMAKE) --lint --configfile tests/data/lint_config.yaml >/dev/null
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff check --fix src scripts tests bench
+	$(VENV)/bin/snakefmt Snakefile workflow/rules
+
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -vi '^romandia' > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf results logs benchmarks .snakemake

@@ -1,0 +1,30 @@
+"""romandia: OU2024 Roman images -> difference images -> forced photometry -> lightcurves."""
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/fetch.smk"
+include: "workflow/rules/sky_subtract.smk"
+include: "workflow/rules/psf.smk"
+include: "workflow/rules/align.smk"
+include: "workflow/rules/subtract.smk"
+include: "workflow/rules/stamps.smk"
+include: "workflow/rules/photometry.smk"
+include: "workflow/rules/lightcurve.smk"
+
+
+localrules:
+    all,
+    lightcurve,
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True
+
+
+onsuccess:
+    print_failure_summary(final_outputs())

@@ -1,0 +1,31 @@
+"""Rule lightcurve: merge an object's rows (phrosty's schema), write CSV + parquet, plot."""
+
+import json
+
+import numpy as np
+
+from romandia import lightcurve, ou2024, runner
+from romandia.constants import SNANA_LETTER
+
+
+def main(log):
+    sm = snakemake  # noqa: F821
+    rows = [json.loads(open(p).read()) for p in sm.input]
+    df = lightcurve.merge_rows(rows)
+    lightcurve.write_lightcurve(df, sm.output.csv, sm.output.parquet)
+    oid, band = int(sm.wildcards.oid), sm.wildcards.band
+    truth = None
+    try:
+        _, mjd, mags = ou2024.find_sn_truth(sm.params.truth_dir, oid)
+        mag = np.asarray(mags[SNANA_LETTER[band]], dtype=float)
+        zpt = float(np.nanmedian(df["zpt"])) if df["zpt"].notna().any() else np.nan
+        truth = (np.asarray(mjd, dtype=float), 10 ** (-0.4 * (mag - zpt)))
+        log.info("truth lightcurve found for %s", oid)
+    except Exception as exc:  # truth is optional: real surveys have none
+        log.info("no truth lightcurve for %s (%s)", oid, exc)
+    lightcurve.plot_lightcurve(df, sm.output.png, truth=truth, title=f"{oid} {band}")
+    n_ok = int(df["success"].sum())
+    log.info("%d rows, %d successful", len(df), n_ok)
+
+
+runner.run(snakemake, main, failure_outputs=[])  # noqa: F821

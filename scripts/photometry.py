@@ -1,0 +1,61 @@
+"""Rule photometry: forced PSF photometry at the object on the decorrelated difference.
+
+The PSF of a point source in the decorrelated difference is
+``decorrelation kernel (x) science PSF at the object (x) template PSF used in the
+cross-convolution``; it is rebuilt here for each object, so objects sharing a pair (whose
+subtraction used the anchor object's PSFs) are measured with their own PSF.
+"""
+
+import json
+
+import numpy as np
+from astropy.coordinates import SkyCoord
+
+from romandia import io, lightcurve, photometry, runner
+from romandia.constants import zeropoint
+from romandia.convolve import kernel_convolve
+from romandia.errors import DataError
+
+
+def measure(log):
+    sm = snakemake  # noqa: F821
+    meta = dict(sm.params.meta)
+    ra, dec = sm.params.radec
+    meta.update(oid=int(sm.wildcards.oid), ra=ra, dec=dec)
+    try:
+        err = io.first_failure(sm.input)
+        if err:
+            raise err
+        st = io.read_hdus(sm.input.stamps, ["DIFF", "VAR"])
+        sub = io.read_hdus(sm.input.diff, ["DECORR"])
+        psft = io.read_hdus(sm.input.aligned, ["PSFT"])["PSFT"][0]
+        psf_sci = io.fits.getdata(sm.input.sci_psf)
+        diff, hdr = st["DIFF"]
+        var = st["VAR"][0]
+        meta.update(
+            mjd=float(hdr["MJD-OBS"]),
+            zpt=zeropoint(str(hdr["FILTER"]).strip(), float(hdr["ZPTMAG"])),
+            sky_rms=float(hdr.get("SKYRMS", np.nan)),
+        )
+        x, y = (float(v) for v in io.header_wcs(hdr).world_to_pixel(SkyCoord(ra, dec, unit="deg")))
+        meta.update(pix_x=x + int(hdr.get("ROMX0", 0)), pix_y=y + int(hdr.get("ROMY0", 0)))
+        psf_eff = kernel_convolve(kernel_convolve(psf_sci, psft), sub["DECORR"][0])
+        p = sm.params.phot
+        res = photometry.forced_psf_photometry(
+            diff, var, psf_eff, x, y,
+            fit_shape=p["fit_shape"],
+            local_bkg=tuple(p["local_bkg"]) if p["local_bkg"] else None,
+            aperture_radius=p["aperture_radius"],
+        )
+        log.info("photometry: %s", {k: res[k] for k in ("flux", "flux_err", "aperture_sum", "success")})
+        if not res["success"]:
+            raise DataError("photometry", res.get("message") or "fit failed")
+        row = lightcurve.make_row(res, meta)
+    except DataError as err:
+        log.warning("recorded failure: %s", err)
+        row = lightcurve.failed_row(meta, err.stage, err.reason)
+    with io.atomic_output(sm.output[0]) as tmp:
+        tmp.write_text(json.dumps(row, indent=1, sort_keys=True, allow_nan=True) + "\n")
+
+
+runner.run(snakemake, measure, failure_outputs=[])  # noqa: F821

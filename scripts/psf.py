@@ -1,0 +1,33 @@
+"""Rule psf: a PSF stamp of an image at an object (see romandia.psf)."""
+
+import numpy as np
+from astropy.coordinates import SkyCoord
+
+from romandia import io, psf, runner
+from romandia.errors import DataError
+
+
+def main(log):
+    err = io.first_failure(snakemake.input)  # noqa: F821
+    if err:
+        raise err
+    img = io.read_image(snakemake.input[0])  # noqa: F821
+    ra, dec = snakemake.params.radec  # noqa: F821
+    x, y = (float(v) for v in img.wcs.world_to_pixel(SkyCoord(ra, dec, unit="deg")))
+    ny, nx = img.data.shape
+    if not (-0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5):
+        raise DataError("psf", f"object at ({ra:.6f}, {dec:.6f}) is outside the image (pixel {x:.1f}, {y:.1f})")
+    cfg = snakemake.params.psf  # noqa: F821
+    params = dict(cfg.get("params") or {})
+    params.setdefault("size", cfg.get("size", 41))
+    stamp = psf.psf_stamp(cfg["type"], params, img.header, x, y)
+    hdr = io.fits.Header()
+    hdr["PSFTYPE"] = cfg["type"]
+    hdr["PSFX"] = (x, "0-based x of the object in the image")
+    hdr["PSFY"] = (y, "0-based y of the object in the image")
+    hdr["PSFSUM"] = (float(stamp.sum()), "enclosed fraction of unit total flux")
+    log.info("%s PSF %s at (%.2f, %.2f), sum %.4f", cfg["type"], stamp.shape, x, y, stamp.sum())
+    io.write_fits(snakemake.output[0], [io.fits.PrimaryHDU(stamp.astype(np.float64), header=hdr)])  # noqa: F821
+
+
+runner.run(snakemake, main)  # noqa: F821

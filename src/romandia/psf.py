@@ -1,0 +1,156 @@
+"""PSF providers: a PSF stamp at a position of an image.
+
+Every provider returns an odd-sized square stamp ``[y, x]`` centred on its central pixel,
+in the pixel frame of the image (pixel response included), drawn for unit *total* flux
+(the stamp sum is the enclosed fraction; it is not renormalised).
+
+Providers (config ``psf.type``):
+
+``galsim``
+    ``galsim.roman`` for the image's band, SCA and SCA position, in the image's local WCS
+    (so the PSF rotates with the roll angle) — what phrosty's ``ou24PSF`` gives.  It is the
+    same model the simulator draws with.
+``gaussian``
+    A circular Gaussian of ``sigma`` [px] (or ``fwhm``), integrated over pixels.
+``file``
+    PSF stamps read from FITS files: ``params.path`` is a pattern with ``{band}`` and
+    ``{sca}``; each image HDU is a stamp, optionally with ``PSFX``/``PSFY`` (0-based SCA
+    pixel of the stamp's centre; the nearest is used — an ePSF grid) and ``OVERSAMP``
+    (odd oversampling factor; the stamp is binned to native pixels).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from scipy.special import erf
+
+from .errors import DataError
+
+PSF_TYPES = ("galsim", "gaussian", "file")
+
+
+def gaussian_stamp(sigma: float, size: int | None = None, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+    """Pixel-integrated circular Gaussian of unit total flux.
+
+    Parameters
+    ----------
+    sigma : float
+        Gaussian sigma [px].
+    size : int, optional
+        Odd stamp side; default ``2 * ceil(5 sigma) + 1`` (at least 11).
+    dx, dy : float
+        Sub-pixel offset of the centre from the central pixel [px].
+
+    Returns
+    -------
+    ndarray
+        ``[y, x]`` stamp.
+    """
+    if size is None:
+        size = max(11, 2 * int(np.ceil(5 * sigma)) + 1)
+    if size % 2 == 0:
+        raise ValueError("PSF stamp size must be odd")
+    h = size // 2
+    edges = np.arange(-h - 0.5, h + 1.0, 1.0)
+    s2 = np.sqrt(2.0) * sigma
+    px = np.diff(0.5 * erf((edges - dx) / s2))
+    py = np.diff(0.5 * erf((edges - dy) / s2))
+    return np.outer(py, px)
+
+
+def _bin_oversampled(stamp: np.ndarray, factor: int) -> np.ndarray:
+    """Integrate an odd-oversampled, centred stamp to native pixels (centred output)."""
+    n = stamp.shape[0]
+    m = n // factor
+    if m % 2 == 0:
+        m -= 1
+    start = (n - m * factor) // 2
+    core = stamp[start : start + m * factor, start : start + m * factor]
+    return core.reshape(m, factor, m, factor).sum(axis=(1, 3))
+
+
+def file_stamp(pattern: str, band: str, sca: int, x_sca: float, y_sca: float) -> np.ndarray:
+    """PSF stamp from a FITS file or ePSF grid (see module docstring)."""
+    path = Path(pattern.format(band=band, sca=sca))
+    if not path.is_file():
+        raise DataError("psf", f"PSF file '{path}' not found (psf.params.path = '{pattern}')")
+    best = None
+    with fits.open(path) as hdul:
+        for hdu in hdul:
+            if hdu.data is None or np.ndim(hdu.data) != 2:
+                continue
+            h = hdu.header
+            d2 = 0.0
+            if "PSFX" in h and "PSFY" in h:
+                d2 = (float(h["PSFX"]) - x_sca) ** 2 + (float(h["PSFY"]) - y_sca) ** 2
+            if best is None or d2 < best[0]:
+                best = (d2, np.asarray(hdu.data, dtype=np.float64), int(h.get("OVERSAMP", 1)))
+    if best is None:
+        raise DataError("psf", f"PSF file '{path}' holds no 2-D stamp")
+    _, stamp, over = best
+    if stamp.shape[0] != stamp.shape[1] or stamp.shape[0] % 2 == 0:
+        raise DataError("psf", f"PSF stamp in '{path}' must be square and odd-sized, got {stamp.shape}")
+    if over > 1:
+        stamp = _bin_oversampled(stamp, over)
+    return stamp
+
+
+def psf_stamp(
+    kind: str,
+    params: dict,
+    header: fits.Header,
+    x: float,
+    y: float,
+) -> np.ndarray:
+    """PSF stamp at 0-based position (x, y) of an image.
+
+    Parameters
+    ----------
+    kind : {"galsim", "gaussian", "file"}
+        Provider (config ``psf.type``).
+    params : dict
+        Provider parameters (config ``psf.params``): ``size`` (odd stamp side, px) for all;
+        ``sigma``/``fwhm`` [px] for gaussian; ``path`` for file.
+    header : astropy.io.fits.Header
+        The image header (band, SCA, WCS, cutout origin ``ROMX0``/``ROMY0``).
+    x, y : float
+        0-based pixel position in the image (cutout) frame.
+
+    Returns
+    -------
+    ndarray
+        Odd, centred stamp ``[y, x]`` of unit total flux.
+    """
+    band = str(header["FILTER"]).strip()
+    sca = int(header["SCA_NUM"])
+    x_sca = x + int(header.get("ROMX0", 0))
+    y_sca = y + int(header.get("ROMY0", 0))
+    size = params.get("size")
+    try:
+        if kind == "gaussian":
+            sigma = params.get("sigma")
+            if sigma is None:
+                sigma = float(params.get("fwhm", 2.0)) / 2.3548200450309493
+            stamp = gaussian_stamp(float(sigma), size)
+        elif kind == "file":
+            stamp = file_stamp(params["path"], band, sca, x_sca, y_sca)
+        elif kind == "galsim":
+            from .io import header_wcs
+            from .simulate.psf import roman_psf_stamp
+
+            stamp = roman_psf_stamp(band, sca, x_sca, y_sca, header_wcs(header), x, y, size=size or 41)
+        else:
+            raise ValueError(f"unknown PSF type '{kind}'; use one of {PSF_TYPES}")
+    except DataError:
+        raise
+    except (ValueError, KeyError):
+        raise
+    except Exception as exc:
+        raise DataError("psf", f"{kind} PSF failed at ({x:.1f}, {y:.1f}): {exc}") from None
+    stamp = np.asarray(stamp, dtype=np.float64)
+    if not np.all(np.isfinite(stamp)) or stamp.sum() <= 0:
+        raise DataError("psf", f"{kind} PSF at ({x:.1f}, {y:.1f}) is not finite or not positive")
+    return stamp

@@ -1,0 +1,59 @@
+"""The plan: images, pairs keyed by image pair (shared pairs once), anchors, config errors."""
+
+import pytest
+
+from romandia.errors import InputError
+from romandia.plan import build_plan
+
+H = "path observation_id sca mjd band\n"
+
+
+def row(band, obs, sca, mjd=62000.0):
+    return f"{band}/{obs}/Roman_TDS_simple_model_{band}_{obs}_{sca}.fits.gz {obs} {sca} {mjd} {band}\n"
+
+
+def obj(oid, t, s, band="R062"):
+    return {"oid": oid, "ra": 7.5, "dec": -44.8, "band": band, "templates": str(t), "science": str(s)}
+
+
+def test_shared_pairs_are_planned_once(tmp_path):
+    t = tmp_path / "t.csv"
+    t.write_text(H + row("R062", 6, 17))
+    s1 = tmp_path / "s1.csv"
+    s1.write_text(H + row("R062", 10, 1) + row("R062", 11, 2))
+    s2 = tmp_path / "s2.csv"
+    s2.write_text(H + row("R062", 11, 2) + row("R062", 12, 3))
+    plan = build_plan({"sims_dir": str(tmp_path), "objects": [obj(2, t, s2), obj(1, t, s1)]})
+    assert sorted(plan.pairs) == ["R062_10_1--R062_6_17", "R062_11_2--R062_6_17", "R062_12_3--R062_6_17"]
+    assert plan.pair_objects["R062_11_2--R062_6_17"] == [1, 2]
+    assert plan.anchor("R062_11_2--R062_6_17") == 1
+    assert plan.anchor("R062_12_3--R062_6_17") == 2
+    assert len(plan.images) == 4
+    assert plan.object_pairs(1, "R062") == ["R062_10_1--R062_6_17", "R062_11_2--R062_6_17"]
+
+
+def test_same_image_as_template_and_science(tmp_path):
+    t = tmp_path / "t.csv"
+    t.write_text(H + row("R062", 6, 17))
+    s = tmp_path / "s.csv"
+    s.write_text(H + row("R062", 6, 17) + row("R062", 7, 1))
+    with pytest.raises(InputError, match=r"objects\[0\].*R062_6_17 is both a template and a science image"):
+        build_plan({"sims_dir": ".", "objects": [obj(1, t, s)]})
+
+
+def test_duplicate_object_band(tmp_path):
+    t = tmp_path / "t.csv"
+    t.write_text(H + row("R062", 6, 17))
+    s = tmp_path / "s.csv"
+    s.write_text(H + row("R062", 7, 1))
+    with pytest.raises(InputError, match=r"objects\[1\].*appears twice for band R062"):
+        build_plan({"sims_dir": ".", "objects": [obj(1, t, s), obj(1, t, s)]})
+
+
+def test_list_without_the_band(tmp_path):
+    t = tmp_path / "t.csv"
+    t.write_text(H + row("Y106", 6, 17))
+    s = tmp_path / "s.csv"
+    s.write_text(H + row("R062", 7, 1))
+    with pytest.raises(InputError, match=r"lists no R062 image"):
+        build_plan({"sims_dir": ".", "objects": [obj(1, t, s)]})

@@ -1,0 +1,117 @@
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from romandia.plan import IMAGE_KEY_RE, build_plan  # noqa: E402
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+PLAN = build_plan(config)
+DIA = config["dia_out_dir"].rstrip("/")
+LC = config["lc_out_dir"].rstrip("/")
+# GPU rules ask for a GPU unless the CPU backend is forced.
+GPU = 0 if config["backend"] == "cpu" else 1
+# Compiled numba kernels (sfft) are cached next to the results and reused by every job.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(".numba_cache").resolve()))
+
+
+wildcard_constraints:
+    image=IMAGE_KEY_RE,
+    sci=IMAGE_KEY_RE,
+    tmpl=IMAGE_KEY_RE,
+    oid=r"[0-9]+",
+    band=r"[A-Z][0-9]{3}",
+
+
+def image_file(wildcards):
+    """The input image of ``fetch``; empty when missing so ``fetch`` records the failure."""
+    path = PLAN.image_path(wildcards.image)
+    return [str(path)] if path.exists() else []
+
+
+def image_params(wildcards):
+    entry = PLAN.images[wildcards.image]
+    return {
+        "path": str(PLAN.image_path(wildcards.image)),
+        "band": entry.band,
+        "objects": [[o.oid, o.ra, o.dec] for o in PLAN.objects_on_image(wildcards.image)],
+    }
+
+
+def object_radec(wildcards):
+    o = PLAN.object(wildcards.oid)
+    return [o.ra, o.dec]
+
+
+def anchor_psfs(wildcards):
+    anchor = PLAN.anchor(f"{wildcards.sci}--{wildcards.tmpl}")
+    return {
+        "sci_psf": f"{DIA}/psf/{wildcards.sci}/{anchor}.fits",
+        "tmpl_psf": f"{DIA}/psf/{wildcards.tmpl}/{anchor}.fits",
+    }
+
+
+def anchor_radec(wildcards):
+    o = PLAN.object(PLAN.anchor(f"{wildcards.sci}--{wildcards.tmpl}"))
+    return [o.ra, o.dec]
+
+
+def pair_meta(wildcards):
+    sci = PLAN.images[wildcards.sci]
+    tmpl = PLAN.images[wildcards.tmpl]
+    return {
+        "science_name": Path(sci.path).name,
+        "template_name": Path(tmpl.path).name,
+        "observation_id": str(sci.observation_id),
+        "sca": sci.sca,
+        "template_observation_id": str(tmpl.observation_id),
+        "template_sca": tmpl.sca,
+        "band": sci.band,
+    }
+
+
+def object_photometry(wildcards):
+    return [
+        f"{DIA}/phot/{wildcards.oid}/{pair}.json"
+        for pair in PLAN.object_pairs(int(wildcards.oid), wildcards.band)
+    ]
+
+
+def truth_dir():
+    return config["truth_dir"] or os.path.join(config["sims_dir"], "snana")
+
+
+def final_outputs():
+    out = []
+    for o in PLAN.objects:
+        stem = f"{LC}/data/{o.oid}/{o.oid}_{o.band}"
+        out += [f"{stem}_all.csv", f"{stem}_all.parquet", f"{stem}.png"]
+    return out
+
+
+def print_failure_summary(lightcurves):
+    """After a run: list the pairs whose rows failed, with the stage and cause."""
+    import pandas as pd
+
+    failed = []
+    for path in lightcurves:
+        if path.endswith(".csv") and os.path.exists(path):
+            df = pd.read_csv(path, keep_default_na=False)
+            bad = df[df["success"].astype(str) != "True"]
+            for _, r in bad.iterrows():
+                failed.append(
+                    f"  {Path(path).name}: {r['science_name']} - {r['template_name']}: "
+                    f"{r.get('failure_reason', '')}"
+                )
+    if failed:
+        print(f"romandia: {len(failed)} pair(s) failed (rows kept with success=False):")
+        print("\n".join(failed))
+    else:
+        print("romandia: all pairs succeeded.")

@@ -1,0 +1,17 @@
+rule photometry:
+    """Forced PSF photometry at the object on the decorrelated difference."""
+    input:
+        stamps=f"{DIA}/stamps/{{oid}}/{{sci}}--{{tmpl}}.fits",
+        diff=f"{DIA}/subtract/{{sci}}--{{tmpl}}.fits",
+        aligned=f"{DIA}/align/{{sci}}--{{tmpl}}.fits",
+        sci_psf=f"{DIA}/psf/{{sci}}/{{oid}}.fits",
+    output:
+        f"{DIA}/phot/{{oid}}/{{sci}}--{{tmpl}}.json",
+    params:
+        radec=object_radec,
+        meta=pair_meta,
+        phot=config["photometry"],
+    log:
+        "logs/photometry/{oid}/{sci}--{tmpl}.log",
+    script:
+        "../../scripts/photometry.py"

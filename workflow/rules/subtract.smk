@@ -1,0 +1,20 @@
+rule subtract:
+    """Cross-convolve, SFFT, decorrelate; the difference, its variance and PSF."""
+    input:
+        unpack(anchor_psfs),
+        sci=f"{DIA}/sky/{{sci}}.fits",
+        aligned=f"{DIA}/align/{{sci}}--{{tmpl}}.fits",
+    output:
+        f"{DIA}/subtract/{{sci}}--{{tmpl}}.fits",
+    params:
+        sfft=config["sfft"],
+        backend=config["backend"],
+    threads: config["threads"]
+    resources:
+        gpu=GPU,
+    log:
+        "logs/subtract/{sci}--{tmpl}.log",
+    benchmark:
+        "benchmarks/subtract/{sci}--{tmpl}.tsv"
+    script:
+        "../../scripts/subtract.py"
