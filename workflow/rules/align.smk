@@ -6,15 +6,17 @@ rule align:
         tmpl=f"{DIA}/sky/{{tmpl}}.fits",
     output:
         f"{DIA}/align/{{sci}}--{{tmpl}}.fits",
-    params:
-        radec=anchor_radec,
-        kernel=config["resample_kernel"],
-        backend=config["backend"],
-    resources:
-        gpu=GPU,
     log:
         "logs/align/{sci}--{tmpl}.log",
     benchmark:
         "benchmarks/align/{sci}--{tmpl}.tsv"
+    conda:
+        "../../envs/romandia.yaml"
+    resources:
+        gpu=GPU,
+    params:
+        radec=anchor_radec,
+        kernel=config["resample_kernel"],
+        backend=config["backend"],
     script:
         "../../scripts/align.py"

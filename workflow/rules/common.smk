@@ -6,10 +6,13 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# romandia's library: importable here and in the rule scripts, installed or not.
+_SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, _SRC)
+_ENV = os.environ  # rule scripts inherit this environment
+_ENV["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, _ENV.get("PYTHONPATH", "")) if p)
 
 from romandia.plan import IMAGE_KEY_RE, build_plan  # noqa: E402
-
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -19,7 +22,7 @@ LC = config["lc_out_dir"].rstrip("/")
 # GPU rules ask for a GPU unless the CPU backend is forced.
 GPU = 0 if config["backend"] == "cpu" else 1
 # Compiled numba kernels (sfft) are cached next to the results and reused by every job.
-os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(".numba_cache").resolve()))
+_ENV.setdefault("NUMBA_CACHE_DIR", str(Path(".numba_cache").resolve()))
 
 
 wildcard_constraints:
@@ -41,7 +44,9 @@ def image_params(wildcards):
     return {
         "path": str(PLAN.image_path(wildcards.image)),
         "band": entry.band,
-        "objects": [[o.oid, o.ra, o.dec] for o in PLAN.objects_on_image(wildcards.image)],
+        "objects": [
+            [o.oid, o.ra, o.dec] for o in PLAN.objects_on_image(wildcards.image)
+        ],
     }
 
 

@@ -4,10 +4,12 @@ rule fetch:
         image_file,
     output:
         f"{DIA}/staged/{{image}}.fits",
+    log:
+        "logs/fetch/{image}.log",
+    conda:
+        "../../envs/romandia.yaml"
     params:
         image=image_params,
         cutout_size=config["cutout_size"],
-    log:
-        "logs/fetch/{image}.log",
     script:
         "../../scripts/fetch.py"

@@ -6,9 +6,11 @@ rule lightcurve:
         csv=f"{LC}/data/{{oid}}/{{oid}}_{{band}}_all.csv",
         parquet=f"{LC}/data/{{oid}}/{{oid}}_{{band}}_all.parquet",
         png=f"{LC}/data/{{oid}}/{{oid}}_{{band}}.png",
-    params:
-        truth_dir=truth_dir(),
     log:
         "logs/lightcurve/{oid}_{band}.log",
+    conda:
+        "../../envs/romandia.yaml"
+    params:
+        truth_dir=truth_dir(),
     script:
         "../../scripts/lightcurve.py"

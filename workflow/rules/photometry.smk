@@ -7,11 +7,13 @@ rule photometry:
         sci_psf=f"{DIA}/psf/{{sci}}/{{oid}}.fits",
     output:
         f"{DIA}/phot/{{oid}}/{{sci}}--{{tmpl}}.json",
+    log:
+        "logs/photometry/{oid}/{sci}--{tmpl}.log",
+    conda:
+        "../../envs/romandia.yaml"
     params:
         radec=object_radec,
         meta=pair_meta,
         phot=config["photometry"],
-    log:
-        "logs/photometry/{oid}/{sci}--{tmpl}.log",
     script:
         "../../scripts/photometry.py"

@@ -4,10 +4,12 @@ rule psf:
         f"{DIA}/staged/{{image}}.fits",
     output:
         f"{DIA}/psf/{{image}}/{{oid}}.fits",
+    log:
+        "logs/psf/{image}/{oid}.log",
+    conda:
+        "../../envs/romandia.yaml"
     params:
         radec=object_radec,
         psf=config["psf"],
-    log:
-        "logs/psf/{image}/{oid}.log",
     script:
         "../../scripts/psf.py"

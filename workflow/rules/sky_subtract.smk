@@ -4,12 +4,14 @@ rule sky_subtract:
         f"{DIA}/staged/{{image}}.fits",
     output:
         f"{DIA}/sky/{{image}}.fits",
-    params:
-        sky=config["sky"],
-        variance=config["variance"],
     log:
         "logs/sky_subtract/{image}.log",
     benchmark:
         "benchmarks/sky_subtract/{image}.tsv"
+    conda:
+        "../../envs/romandia.yaml"
+    params:
+        sky=config["sky"],
+        variance=config["variance"],
     script:
         "../../scripts/sky_subtract.py"

@@ -6,10 +6,12 @@ rule stamps:
         diff=f"{DIA}/subtract/{{sci}}--{{tmpl}}.fits",
     output:
         f"{DIA}/stamps/{{oid}}/{{sci}}--{{tmpl}}.fits",
+    log:
+        "logs/stamps/{oid}/{sci}--{tmpl}.log",
+    conda:
+        "../../envs/romandia.yaml"
     params:
         radec=object_radec,
         size=config["photometry"]["stamp_size"],
-    log:
-        "logs/stamps/{oid}/{sci}--{tmpl}.log",
     script:
         "../../scripts/stamps.py"

@@ -6,15 +6,17 @@ rule subtract:
         aligned=f"{DIA}/align/{{sci}}--{{tmpl}}.fits",
     output:
         f"{DIA}/subtract/{{sci}}--{{tmpl}}.fits",
-    params:
-        sfft=config["sfft"],
-        backend=config["backend"],
-    threads: config["threads"]
-    resources:
-        gpu=GPU,
     log:
         "logs/subtract/{sci}--{tmpl}.log",
     benchmark:
         "benchmarks/subtract/{sci}--{tmpl}.tsv"
+    conda:
+        "../../envs/romandia.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=GPU,
+    params:
+        sfft=config["sfft"],
+        backend=config["backend"],
     script:
         "../../scripts/subtract.py"

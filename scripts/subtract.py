@@ -1,0 +1,51 @@
+"""Rule subtract: cross-convolution, SFFT, decorrelation, difference variance (romandia.subtract)."""
+
+import numpy as np
+
+from romandia import io, runner, subtract
+
+
+def main(log):
+    sm = snakemake  # noqa: F821
+    err = io.first_failure([sm.input.sci, sm.input.aligned, sm.input.sci_psf])
+    if err:
+        raise err
+    sci = io.read_hdus(sm.input.sci, ["SKYSUB", "VAR", "DETMASK"])
+    al = io.read_hdus(sm.input.aligned, ["TMPL", "TMPLVAR", "TMPLMASK", "BLANK", "PSFT"])
+    hdr = sci["SKYSUB"][1]
+    cfg = sm.params.sfft
+    out = subtract.difference_pair(
+        sci=sci["SKYSUB"][0],
+        sci_var=sci["VAR"][0],
+        sci_detmask=sci["DETMASK"][0],
+        sci_psf=io.fits.getdata(sm.input.sci_psf),
+        sci_skyrms=float(hdr["SKYRMS"]),
+        tmpl_rs=al["TMPL"][0],
+        tmpl_var_rs=al["TMPLVAR"][0],
+        tmpl_detmask_rs=al["TMPLMASK"][0],
+        tmpl_blank=al["BLANK"][0].astype(bool),
+        tmpl_psf_rot=al["PSFT"][0],
+        tmpl_skyrms=float(al["TMPL"][1]["TSKYRMS"]),
+        params=dict(cfg, threads=sm.threads),
+    )
+    hdr = hdr.copy()
+    hdr["FLUXSCL"] = (float(out["flux_scale"]), "SFFT kernel sum (template -> science flux ratio)")
+    for k, v in (("KERHW", cfg["kernel_half_width"]), ("KERORDER", cfg["kernel_poly_order"]),
+                 ("BGORDER", cfg["bg_poly_order"]), ("CPHOTR", cfg["const_phot_ratio"])):
+        hdr[k] = v
+    log.info("flux scale %.5f", out["flux_scale"])
+    io.write_fits(
+        sm.output[0],
+        [
+            io.fits.PrimaryHDU(header=io.image_hdu(np.zeros((1, 1)), hdr).header),
+            io.image_hdu(out["diff"], hdr, "DIFF"),
+            io.image_hdu(out["var"], hdr, "VAR"),
+            io.image_hdu(out["psf"], None, "PSF", dtype=np.float64),
+            io.image_hdu(out["zptimg"], hdr, "ZPTIMG"),
+            io.image_hdu(out["decorr_kernel"], None, "DECORR", dtype=np.float64),
+            io.image_hdu(out["match_kernel"], None, "MATCH", dtype=np.float64),
+        ],
+    )
+
+
+runner.run(snakemake, main)  # noqa: F821

@@ -1,0 +1,86 @@
+"""Dry runs of the real Snakefile: job counts per rule, shared pairs subtracted once,
+config validation errors that name the key."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+H = "path observation_id sca mjd band\n"
+
+
+def row(obs, sca, band="R062"):
+    return f"{band}/{obs}/Roman_TDS_simple_model_{band}_{obs}_{sca}.fits.gz {obs} {sca} 62000.0 {band}\n"
+
+
+def snakemake(workdir, *args, timeout=120):
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(out: str) -> dict:
+    counts = {}
+    for m in re.finditer(r"^(\w+)\s+(\d+)$", out, flags=re.M):
+        counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+@pytest.fixture
+def two_objects(tmp_path):
+    """Two objects sharing one template and one science image (3 + 2 science, 1 template)."""
+    (tmp_path / "t.csv").write_text(H + row(6, 17))
+    (tmp_path / "s1.csv").write_text(H + row(10, 1) + row(11, 2) + row(12, 3))
+    (tmp_path / "s2.csv").write_text(H + row(12, 3) + row(13, 4))
+    cfg = {
+        "sims_dir": "sims",
+        "objects": [
+            {"oid": 1, "ra": 7.55, "dec": -44.8, "band": "R062", "templates": "t.csv", "science": "s1.csv"},
+            {"oid": 2, "ra": 7.56, "dec": -44.8, "band": "R062", "templates": "t.csv", "science": "s2.csv"},
+        ],
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return tmp_path
+
+
+def test_dry_run_counts_jobs_and_shares_pairs(two_objects):
+    res = snakemake(two_objects, "-n", "--quiet", "rules", "--configfile", str(two_objects / "config.yaml"))
+    assert res.returncode == 0, res.stderr
+    counts = job_counts(res.stdout + res.stderr)
+    assert counts["fetch"] == 5 and counts["sky_subtract"] == 5
+    # pairs: object 1 has 3, object 2 has 2, one pair (science 12/3) is shared -> 4 subtractions
+    assert counts["align"] == 4 and counts["subtract"] == 4
+    # per pair x object
+    assert counts["stamps"] == 5 and counts["photometry"] == 5
+    # PSFs: object 1 on 4 images, object 2 on 3 images
+    assert counts["psf"] == 7
+    assert counts["lightcurve"] == 2
+    assert not (two_objects / "results").exists(), "a dry run must not touch data"
+
+
+@pytest.mark.parametrize(
+    "patch, match",
+    [
+        ({"threads": "many"}, r"'many' is not of type 'integer'"),
+        ({"cutout_size": -5}, r"-5 is less than the minimum of 64"),
+        ({"psf": {"type": "webbpsf"}}, r"'webbpsf' is not one of \['galsim', 'gaussian', 'file'\]"),
+        ({"colour": "blue"}, r"Additional properties are not allowed \('colour' was unexpected\)"),
+    ],
+)
+def test_bad_config_names_the_key(two_objects, patch, match):
+    cfg = yaml.safe_load((two_objects / "config.yaml").read_text())
+    cfg.update(patch)
+    (two_objects / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(two_objects, "-n", "--configfile", str(two_objects / "bad.yaml"))
+    assert res.returncode != 0
+    assert re.search(match, res.stdout + res.stderr), res.stdout + res.stderr
+
+
+def test_bad_csv_is_reported_with_file_and_line(two_objects):
+    (two_objects / "s2.csv").write_text(H + "R062/13/x.fits.gz 13 4 soon R062\n")
+    res = snakemake(two_objects, "-n", "--configfile", str(two_objects / "config.yaml"))
+    assert res.returncode != 0
+    assert "s2.csv:2: mjd 'soon' is not a number" in res.stdout + res.stderr
