@@ -3,7 +3,9 @@
 The PSF of a point source in the decorrelated difference is
 ``decorrelation kernel (x) science PSF at the object (x) template PSF used in the
 cross-convolution``; it is rebuilt here for each object, so objects sharing a pair (whose
-subtraction used the anchor object's PSFs) are measured with their own PSF.
+subtraction used the anchor object's PSFs) are measured with their own PSF.  The science
+PSF is the one drawn at the object's sub-pixel position (the other two are centred kernels),
+so the model needs no interpolation.
 """
 
 import json
@@ -29,7 +31,7 @@ def measure(log):
         st = io.read_hdus(sm.input.stamps, ["DIFF", "VAR"])
         sub = io.read_hdus(sm.input.diff, ["DECORR"])
         psft = io.read_hdus(sm.input.aligned, ["PSFT"])["PSFT"][0]
-        psf_sci = io.fits.getdata(sm.input.sci_psf)
+        psf_sci = io.fits.getdata(sm.input.sci_psf, extname="ATPOS")
         diff, hdr = st["DIFF"]
         var = st["VAR"][0]
         meta.update(
@@ -46,6 +48,7 @@ def measure(log):
             fit_shape=p["fit_shape"],
             local_bkg=tuple(p["local_bkg"]) if p["local_bkg"] else None,
             aperture_radius=p["aperture_radius"],
+            psf_at_position=True,
         )
         log.info("photometry: %s", {k: res[k] for k in ("flux", "flux_err", "aperture_sum", "success")})
         if not res["success"]:

@@ -21,13 +21,20 @@ def main(log):
     params = dict(cfg.get("params") or {})
     params.setdefault("size", cfg.get("size", 41))
     stamp = psf.psf_stamp(cfg["type"], params, img.header, x, y)
+    at_pos = psf.psf_stamp(cfg["type"], params, img.header, x, y, at_position=True)
     hdr = io.fits.Header()
     hdr["PSFTYPE"] = cfg["type"]
     hdr["PSFX"] = (x, "0-based x of the object in the image")
     hdr["PSFY"] = (y, "0-based y of the object in the image")
     hdr["PSFSUM"] = (float(stamp.sum()), "enclosed fraction of unit total flux")
     log.info("%s PSF %s at (%.2f, %.2f), sum %.4f", cfg["type"], stamp.shape, x, y, stamp.sum())
-    io.write_fits(snakemake.output[0], [io.fits.PrimaryHDU(stamp.astype(np.float64), header=hdr)])  # noqa: F821
+    io.write_fits(
+        snakemake.output[0],  # noqa: F821
+        [
+            io.fits.PrimaryHDU(stamp.astype(np.float64), header=hdr),
+            io.fits.ImageHDU(at_pos.astype(np.float64), header=hdr, name="ATPOS"),
+        ],
+    )
 
 
 runner.run(snakemake, main)  # noqa: F821

@@ -104,6 +104,7 @@ def psf_stamp(
     header: fits.Header,
     x: float,
     y: float,
+    at_position: bool = False,
 ) -> np.ndarray:
     """PSF stamp at 0-based position (x, y) of an image.
 
@@ -118,30 +119,43 @@ def psf_stamp(
         The image header (band, SCA, WCS, cutout origin ``ROMX0``/``ROMY0``).
     x, y : float
         0-based pixel position in the image (cutout) frame.
+    at_position : bool
+        False: the PSF centred on the stamp's central pixel (a convolution kernel).
+        True: the PSF centred at the object's sub-pixel offset ``(x - round(x), y - round(y))``
+        from the central pixel, drawn there (not interpolated: shifting an undersampled
+        Roman PSF by interpolation biases PSF fluxes by up to ~1 %).
 
     Returns
     -------
     ndarray
-        Odd, centred stamp ``[y, x]`` of unit total flux.
+        Odd stamp ``[y, x]`` of unit total flux.
     """
     band = str(header["FILTER"]).strip()
     sca = int(header["SCA_NUM"])
     x_sca = x + int(header.get("ROMX0", 0))
     y_sca = y + int(header.get("ROMY0", 0))
     size = params.get("size")
+    dx = float(x - np.floor(x + 0.5)) if at_position else 0.0
+    dy = float(y - np.floor(y + 0.5)) if at_position else 0.0
     try:
         if kind == "gaussian":
             sigma = params.get("sigma")
             if sigma is None:
                 sigma = float(params.get("fwhm", 2.0)) / 2.3548200450309493
-            stamp = gaussian_stamp(float(sigma), size)
+            stamp = gaussian_stamp(float(sigma), size, dx=dx, dy=dy)
         elif kind == "file":
             stamp = file_stamp(params["path"], band, sca, x_sca, y_sca)
+            if at_position:  # only an image is available: interpolate (documented bias)
+                from scipy.ndimage import shift
+
+                stamp = shift(stamp, (dy, dx), order=3, mode="constant")
         elif kind == "galsim":
             from .io import header_wcs
             from .simulate.psf import roman_psf_stamp
 
-            stamp = roman_psf_stamp(band, sca, x_sca, y_sca, header_wcs(header), x, y, size=size or 41)
+            stamp = roman_psf_stamp(
+                band, sca, x_sca, y_sca, header_wcs(header), x, y, size=size or 41, offset=(dx, dy)
+            )
         else:
             raise ValueError(f"unknown PSF type '{kind}'; use one of {PSF_TYPES}")
     except DataError:
