@@ -18,10 +18,10 @@ def main(log):
     w_sci, w_tmpl = io.header_wcs(sci_hdr), io.header_wcs(tmpl_hdr)
     shape = sci["SKYSUB"][0].shape
     xs, ys = resample.pixel_map(w_sci, shape, w_tmpl)
-    kernel = sm.params.kernel
-    img, blank = resample.resample(tmpl["SKYSUB"][0], xs, ys, kernel=kernel)
-    var, _ = resample.resample_variance(tmpl["VAR"][0], xs, ys, kernel=kernel)
-    mask, _ = resample.resample_mask(tmpl["DETMASK"][0], xs, ys, kernel=kernel)
+    rs = resample.resample_image_set(
+        tmpl["SKYSUB"][0], xs, ys, var=tmpl["VAR"][0], mask=tmpl["DETMASK"][0], kernel=sm.params.kernel
+    )
+    img, var, mask, blank = rs["image"], rs["var"], rs["mask"], rs["blank"]
     ra, dec = sm.params.radec
     pos = SkyCoord(ra, dec, unit="deg")
     xs0, ys0 = (float(v) for v in w_sci.world_to_pixel(pos))

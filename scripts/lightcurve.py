@@ -5,7 +5,6 @@ import json
 import numpy as np
 
 from romandia import lightcurve, ou2024, runner
-from romandia.constants import SNANA_LETTER
 
 
 def main(log):
@@ -17,9 +16,9 @@ def main(log):
     truth = None
     try:
         _, mjd, mags = ou2024.find_sn_truth(sm.params.truth_dir, oid)
-        mag = np.asarray(mags[SNANA_LETTER[band]], dtype=float)
         zpt = float(np.nanmedian(df["zpt"])) if df["zpt"].notna().any() else np.nan
-        truth = (np.asarray(mjd, dtype=float), 10 ** (-0.4 * (mag - zpt)))
+        grid = np.linspace(mjd[0], mjd[-1], 400)
+        truth = (grid, ou2024.mag_to_counts(ou2024.truth_mag(mjd, mags[band], grid), zpt))
         log.info("truth lightcurve found for %s", oid)
     except Exception as exc:  # truth is optional: real surveys have none
         log.info("no truth lightcurve for %s (%s)", oid, exc)

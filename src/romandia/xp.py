@@ -1,0 +1,84 @@
+"""NumPy / CuPy namespace selection.
+
+The numerical modules (:mod:`romandia.resample`, :mod:`romandia.convolve`,
+:mod:`romandia.decorrelate`, :mod:`romandia.subtract`) are written once against an
+array namespace ``xp`` that is either :mod:`numpy` or :mod:`cupy`.  CuPy is optional:
+it is imported lazily and only when an argument already is a CuPy array, so nothing
+here requires a GPU.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+
+import numpy as np
+
+__all__ = ["get_namespace", "to_numpy", "asarray", "fft_namespace", "is_cupy"]
+
+
+def _is_cupy_array(a) -> bool:
+    """True when ``a`` is a CuPy array (checked without importing cupy)."""
+    if "cupy" not in sys.modules:
+        return False
+    return type(a).__module__.split(".", 1)[0] == "cupy"
+
+
+def is_cupy(xp: ModuleType) -> bool:
+    """True when the namespace ``xp`` is CuPy."""
+    return getattr(xp, "__name__", "") == "cupy"
+
+
+def get_namespace(*arrays) -> ModuleType:
+    """Array namespace of the arguments.
+
+    Parameters
+    ----------
+    *arrays
+        Arrays (or scalars / ``None``, which are ignored).
+
+    Returns
+    -------
+    module
+        :mod:`cupy` if CuPy is importable and any argument is a CuPy array,
+        :mod:`numpy` otherwise.
+    """
+    for a in arrays:
+        if a is not None and _is_cupy_array(a):
+            import cupy  # noqa: PLC0415  (lazy: optional dependency)
+
+            return cupy
+    return np
+
+
+def to_numpy(a) -> np.ndarray:
+    """Return ``a`` as a host NumPy array (copies from the GPU when ``a`` is a CuPy array)."""
+    if _is_cupy_array(a):
+        return a.get()
+    return np.asarray(a)
+
+
+def asarray(a, xp: ModuleType | None = None, dtype=None):
+    """Convert ``a`` to an array of namespace ``xp`` (NumPy when ``xp`` is None).
+
+    CuPy → NumPy conversions go through :func:`to_numpy` (CuPy forbids implicit
+    device-to-host copies).
+    """
+    if xp is None or xp is np:
+        out = to_numpy(a)
+        return out.astype(dtype, copy=False) if dtype is not None else out
+    return xp.asarray(a, dtype=dtype)
+
+
+def fft_namespace(xp: ModuleType) -> ModuleType:
+    """FFT module to use with ``xp``: :mod:`scipy.fft` for NumPy, :mod:`cupyx.scipy.fft` for CuPy.
+
+    Both provide ``rfft2``, ``irfft2``, ``fft2``, ``ifft2`` and ``next_fast_len``.
+    """
+    if is_cupy(xp):
+        import cupyx.scipy.fft as cfft  # noqa: PLC0415
+
+        return cfft
+    import scipy.fft as sfft_mod  # noqa: PLC0415
+
+    return sfft_mod
