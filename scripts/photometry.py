@@ -41,7 +41,8 @@ def measure(log):
         )
         x, y = (float(v) for v in io.header_wcs(hdr).world_to_pixel(SkyCoord(ra, dec, unit="deg")))
         meta.update(pix_x=x + int(hdr.get("ROMX0", 0)), pix_y=y + int(hdr.get("ROMY0", 0)))
-        psf_eff = kernel_convolve(kernel_convolve(psf_sci, psft), sub["DECORR"][0])
+        # the template PSF entered the cross-convolution as a kernel normalised to sum 1
+        psf_eff = kernel_convolve(kernel_convolve(psf_sci, psft / psft.sum()), sub["DECORR"][0])
         p = sm.params.phot
         res = photometry.forced_psf_photometry(
             diff, var, psf_eff, x, y,

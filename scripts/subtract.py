@@ -1,6 +1,7 @@
 """Rule subtract: cross-convolution, SFFT, decorrelation, difference variance (romandia.subtract)."""
 
 import numpy as np
+from astropy.coordinates import SkyCoord
 
 from romandia import io, runner, subtract
 
@@ -13,11 +14,16 @@ def main(log):
     sci = io.read_hdus(sm.input.sci, ["SKYSUB", "VAR", "DETMASK"])
     al = io.read_hdus(sm.input.aligned, ["TMPL", "TMPLVAR", "TMPLMASK", "BLANK", "PSFT"])
     hdr = sci["SKYSUB"][1]
-    cfg = sm.params.sfft
+    cfg = dict(sm.params.sfft)
+    radius = cfg.pop("exclude_radius")
+    w = io.header_wcs(hdr)
+    xy = [tuple(float(v) for v in w.world_to_pixel(SkyCoord(ra, dec, unit="deg"))) for ra, dec in sm.params.exclude]
+    sci_mask = subtract.exclude_from_fit(sci["DETMASK"][0], xy, radius)
+    log.info("%d object(s) excluded from the kernel fit (r = %.1f px)", len(xy), radius)
     out = subtract.difference_pair(
         sci=sci["SKYSUB"][0],
         sci_var=sci["VAR"][0],
-        sci_detmask=sci["DETMASK"][0],
+        sci_detmask=sci_mask,
         sci_psf=io.fits.getdata(sm.input.sci_psf),
         sci_skyrms=float(hdr["SKYRMS"]),
         tmpl_rs=al["TMPL"][0],

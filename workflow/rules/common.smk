@@ -55,6 +55,11 @@ def object_radec(wildcards):
     return [o.ra, o.dec]
 
 
+def objects_radec_on_image(wildcards):
+    """Sky positions of every configured object on the science image (kept out of fits)."""
+    return [[o.ra, o.dec] for o in PLAN.objects_on_image(wildcards.sci)]
+
+
 def anchor_psfs(wildcards):
     anchor = PLAN.anchor(f"{wildcards.sci}--{wildcards.tmpl}")
     return {

@@ -17,6 +17,7 @@ rule subtract:
         gpu=GPU,
     params:
         sfft=config["sfft"],
+        exclude=objects_radec_on_image,
         backend=config["backend"],
     script:
         "../../scripts/subtract.py"
