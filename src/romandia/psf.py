@@ -150,12 +150,9 @@ def psf_stamp(
 
                 stamp = shift(stamp, (dy, dx), order=3, mode="constant")
         elif kind == "galsim":
-            from .io import header_wcs
             from .simulate.psf import roman_psf_stamp
 
-            stamp = roman_psf_stamp(
-                band, sca, x_sca, y_sca, header_wcs(header), x, y, size=size or 41, offset=(dx, dy)
-            )
+            stamp = roman_psf_stamp(band, sca, x, y, header, size=size or 41, offset=(dx, dy))
         else:
             raise ValueError(f"unknown PSF type '{kind}'; use one of {PSF_TYPES}")
     except DataError:

@@ -53,6 +53,7 @@ def run(snakemake, body: Callable[[logging.Logger], None], failure_outputs: list
         outputs.  Other exceptions propagate (infrastructure faults fail the job).
     """
     log = setup(snakemake)
+    _remove_stale_temporaries(snakemake.output, log)
     _maybe_inject_failure(snakemake, log)
     t0 = time.perf_counter()
     try:
@@ -62,6 +63,23 @@ def run(snakemake, body: Callable[[logging.Logger], None], failure_outputs: list
         for out in failure_outputs if failure_outputs is not None else list(snakemake.output):
             write_failure(out, err.stage, err.reason)
     log.info("done in %.2f s", time.perf_counter() - t0)
+
+
+def _remove_stale_temporaries(outputs, log) -> None:
+    """Delete temporary files a killed earlier attempt of this job left next to its outputs.
+
+    :func:`romandia.io.atomic_output` names them ``.{output name}.<random>.tmp``; an output
+    belongs to exactly one job, so these can only come from an earlier attempt of this one.
+    """
+    for out in outputs:
+        parent = os.path.dirname(out) or "."
+        name = os.path.basename(out)
+        if not os.path.isdir(parent):
+            continue
+        for entry in os.listdir(parent):
+            if entry.startswith(f".{name}.") and entry.endswith(".tmp"):
+                log.info("removing %s left by an interrupted attempt", entry)
+                os.unlink(os.path.join(parent, entry))
 
 
 def _maybe_inject_failure(snakemake, log) -> None:
