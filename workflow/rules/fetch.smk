@@ -6,6 +6,8 @@ rule fetch:
         f"{DIA}/staged/{{image}}.fits",
     log:
         "logs/fetch/{image}.log",
+    benchmark:
+        "benchmarks/fetch/{image}.tsv"
     conda:
         "../../envs/romandia.yaml"
     params:

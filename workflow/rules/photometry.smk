@@ -9,6 +9,8 @@ rule photometry:
         f"{DIA}/phot/{{oid}}/{{sci}}--{{tmpl}}.json",
     log:
         "logs/photometry/{oid}/{sci}--{tmpl}.log",
+    benchmark:
+        "benchmarks/photometry/{oid}/{sci}--{tmpl}.tsv"
     conda:
         "../../envs/romandia.yaml"
     params:

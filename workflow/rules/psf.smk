@@ -6,6 +6,8 @@ rule psf:
         f"{DIA}/psf/{{image}}/{{oid}}.fits",
     log:
         "logs/psf/{image}/{oid}.log",
+    benchmark:
+        "benchmarks/psf/{image}/{oid}.tsv"
     conda:
         "../../envs/romandia.yaml"
     params:

@@ -8,6 +8,8 @@ rule stamps:
         f"{DIA}/stamps/{{oid}}/{{sci}}--{{tmpl}}.fits",
     log:
         "logs/stamps/{oid}/{sci}--{tmpl}.log",
+    benchmark:
+        "benchmarks/stamps/{oid}/{sci}--{tmpl}.tsv"
     conda:
         "../../envs/romandia.yaml"
     params:
