@@ -1,0 +1,88 @@
+"""``romandia`` command line.
+
+Subcommands are registered in :data:`SUBCOMMANDS` (name -> builder); a builder adds its
+sub-parser and sets ``func`` (called with the parsed namespace, returns an exit code).  Bad user
+input (:class:`~romandia.errors.InputError`) prints one line ``romandia <cmd>: error: ...`` on
+stderr and exits with status 2, without a traceback.
+
+Examples::
+
+    romandia simulate --preset demo --out data/demo
+    romandia simulate --preset my.yaml --out /tmp/x --seed 3 --config overrides.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from romandia.errors import InputError
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from romandia.simulate import simulate
+    from romandia.simulate.config import load_yaml_mapping
+
+    overrides = load_yaml_mapping(args.config, "config file") if args.config else None
+    progress = None if args.quiet else (lambda line: print(line, flush=True))
+    s = simulate(args.preset, args.out, seed=args.seed, config_overrides=overrides,
+                 progress=progress)
+    n_obj = len(s["objects"])
+    print(f"romandia simulate: preset {s['preset']!r} seed {s['seed']}: {s['n_images']} images "
+          f"({s['size']}^2, {', '.join(s['bands'])}), {len(s['transients'])} transients, "
+          f"{n_obj} object lists -> {s['out_dir']} in {s['timing']['total']:.1f} s", flush=True)
+    return 0
+
+
+def _build_simulate(sub) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="simulate Roman WFI images in the OpenUniverse 2024 layout",
+        description="Simulate OU2024-layout Roman images, truth catalogues, SNANA truth, "
+                    "phrosty image lists, objects.yaml and manifest.json into --out.",
+    )
+    p.add_argument("--preset", required=True, metavar="NAME|FILE",
+                   help="packaged preset (demo, test, validation, benchmark) or a YAML file")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="random seed (default: the preset's)")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="YAML file of overrides deep-merged onto the preset")
+    p.add_argument("--quiet", action="store_true", help="no per-image progress lines")
+    p.set_defaults(func=_run_simulate)
+
+
+#: name -> function(subparsers) that adds the subcommand's parser and sets ``func``.
+SUBCOMMANDS: dict[str, Callable] = {
+    "simulate": _build_simulate,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every registered subcommand."""
+    import romandia
+
+    parser = argparse.ArgumentParser(
+        prog="romandia", description="Roman SN difference-imaging photometry tools.")
+    parser.add_argument("--version", action="version", version=f"romandia {romandia.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for build in SUBCOMMANDS.values():
+        build(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``romandia`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"romandia {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

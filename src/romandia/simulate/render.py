@@ -1,0 +1,148 @@
+"""Rendering of the noiseless source image of one exposure (stars, galaxies, SNe).
+
+* Stars: the nearest grid PSF (oversampled InterpolatedImage of PSF x pixel, see :mod:`.psf`)
+  times the star's counts, drawn on the local WCS Jacobian at the star (so distortion and
+  rotation follow the real WCS).
+* Galaxies: de Vaucouleurs bulge + exponential disk, sheared, in world coordinates, convolved
+  (FFT) with the nearest grid PSF.
+* SNe: a point source with the exact optical PSF at the SN position (:func:`.psf.draw_point_source`,
+  the same path as :func:`.psf.roman_psf_stamp`), total counts
+  ``10**(-0.4 (truth_mag(mjd) - zeropoint))``, stamp large enough to hold > 99.8 % of the flux.
+
+Every drawn object yields a truth row: ``flux`` = expected counts, ``realized_flux`` = sum of its
+noiseless stamp (including any part falling off the image), ``x``, ``y`` = 1-based position in
+the written image's frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import galsim
+import numpy as np
+
+from romandia.constants import GALSIM_ZEROPOINT, zeropoint, zptmag
+from romandia.ou2024 import mag_to_counts, truth_mag
+from romandia.simulate.pointings import Exposure, in_bounds
+from romandia.simulate.psf import PIXEL_SCALE, PSFGrid, draw_point_source, psf_grid_size
+from romandia.simulate.scene import Catalog, band_mag
+
+#: Largest galaxy stamp [px].
+MAX_GALAXY_STAMP = 193
+
+
+def _add_stamp(image: galsim.Image, stamp: galsim.Image) -> None:
+    b = stamp.bounds & image.bounds
+    if b.isDefined():
+        image[b] += stamp[b]
+
+
+def _galaxy_profile(cat: Catalog, i: int, flux: float) -> galsim.GSObject:
+    bf = float(cat.bulge_frac[i])
+    comps = []
+    if bf > 0:
+        comps.append(galsim.DeVaucouleurs(half_light_radius=float(cat.hlr_bulge[i]),
+                                          flux=bf * flux))
+    if bf < 1:
+        comps.append(galsim.Exponential(half_light_radius=float(cat.hlr_disk[i]),
+                                        flux=(1 - bf) * flux))
+    gal = comps[0] if len(comps) == 1 else galsim.Add(comps)
+    e1, e2 = float(cat.e1[i]), float(cat.e2[i])
+    if e1 or e2:
+        gal = gal.shear(e1=e1, e2=e2)
+    return gal
+
+
+def _galaxy_stamp_size(hlr: float) -> int:
+    n = int(math.ceil(2 * (3.0 * hlr + 2.0) / PIXEL_SCALE))
+    n = min(max(n, 33), MAX_GALAXY_STAMP)
+    return n + 1 - n % 2
+
+
+def render_sources(exp: Exposure, catalog: Catalog, transients: list, psf_cfg: dict,
+                   draw_margin: float = 16.0) -> tuple[np.ndarray, list[dict], dict]:
+    """Noiseless source counts of one exposure.
+
+    Parameters
+    ----------
+    exp : Exposure
+        With ``bounds`` set.
+    catalog : Catalog
+        Stars, galaxies and hosts (all fields).
+    transients : list of Transient
+        SNe (``id, ra, dec, mjd, mags``; see :mod:`.core`).
+    psf_cfg : dict
+        ``image.psf`` section (``pupil_bin``, ``oversample``, ``box_arcsec``, ``grid``).
+    draw_margin : float
+        Objects whose centre is up to this many pixels outside the image are drawn too.
+
+    Returns
+    -------
+    tuple
+        ``(sources, truth_rows, info)``: ``[y, x]`` float64 counts; truth row dicts (x, y
+        1-based in the image frame); info with the SN injection details per transient id.
+    """
+    b = exp.bounds
+    wcs = exp.wcs
+    band = exp.band
+    zpt = zptmag(exp.exptime)
+    zp = zeropoint(band, zpt)
+    gs_zp = GALSIM_ZEROPOINT[band]
+    image = galsim.ImageD(b, init_value=0.0)
+    nx, ny = b.xmax - b.xmin + 1, b.ymax - b.ymin + 1
+    ngrid = psf_cfg.get("grid") or psf_grid_size(nx, ny)
+    grid = PSFGrid(band, exp.sca, b, wcs, ngrid, psf_cfg["oversample"], psf_cfg["box_arcsec"],
+                   psf_cfg["pupil_bin"])
+    rows: list[dict] = []
+    dx0, dy0 = b.xmin - 1, b.ymin - 1
+
+    if len(catalog):
+        x, y = exp.radec_to_sca(catalog.ra, catalog.dec)
+        sel = np.flatnonzero(in_bounds(x, y, b, -draw_margin))
+        mags = band_mag(catalog.mag[sel], catalog.color[sel], band)
+        counts = mag_to_counts(mags, zp)
+        for k, i in enumerate(sel):
+            pos = galsim.PositionD(float(x[i]), float(y[i]))
+            local = wcs.local(pos)
+            psf = grid.nearest(pos.x, pos.y)
+            flux = float(counts[k])
+            if catalog.kind[i] == "star":
+                n = grid.stamp_size
+                stamp = (psf * flux).drawImage(nx=n, ny=n, center=pos, wcs=local,
+                                               method="no_pixel", dtype=np.float64)
+                otype = "star"
+            else:
+                gal = _galaxy_profile(catalog, i, flux)
+                n = _galaxy_stamp_size(max(catalog.hlr_disk[i], catalog.hlr_bulge[i]))
+                stamp = galsim.Convolve(gal, psf).drawImage(
+                    nx=n, ny=n, center=pos, wcs=local, method="no_pixel", dtype=np.float64)
+                otype = "galaxy"
+            _add_stamp(image, stamp)
+            rows.append(dict(object_id=int(catalog.object_id[i]), ra=float(catalog.ra[i]),
+                             dec=float(catalog.dec[i]), x=pos.x - dx0, y=pos.y - dy0,
+                             realized_flux=float(stamp.array.sum()), flux=flux,
+                             mag=-2.5 * math.log10(flux) + gs_zp if flux > 0 else math.inf,
+                             obj_type=otype))
+
+    info = {}
+    for t in transients:
+        tx, ty = exp.radec_to_sca(t.ra, t.dec)
+        pos = galsim.PositionD(float(tx[0]), float(ty[0]))
+        if not in_bounds(pos.x, pos.y, b, -draw_margin):
+            continue
+        mag_ab = truth_mag(t.mjd, t.mags[band], exp.mjd) if band in t.mags else math.inf
+        flux = mag_to_counts(mag_ab, zp)
+        if flux > 0:
+            stamp = draw_point_source(band, exp.sca, pos, wcs, flux, psf_cfg["pupil_bin"])
+            _add_stamp(image, stamp)
+            realized = float(stamp.array.sum())
+            nea = realized**2 / float((stamp.array**2).sum())
+        else:
+            realized, nea = 0.0, None
+        rows.append(dict(object_id=int(t.id), ra=float(t.ra), dec=float(t.dec), x=pos.x - dx0,
+                         y=pos.y - dy0, realized_flux=realized, flux=flux,
+                         mag=-2.5 * math.log10(flux) + gs_zp if flux > 0 else math.inf,
+                         obj_type="transient"))
+        info[int(t.id)] = dict(mag_ab=mag_ab, flux=flux, realized_flux=realized,
+                               x=pos.x - dx0, y=pos.y - dy0, nea=nea)
+    return image.array, rows, info
