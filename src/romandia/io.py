@@ -29,6 +29,8 @@ from .constants import BANDS, zeropoint
 from .errors import DataError
 
 REQUIRED_KEYS = ("FILTER", "SCA_NUM", "MJD-OBS", "EXPTIME", "ZPTMAG")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 SUPPORTED_CTYPES = {("RA---TAN-SIP", "DEC--TAN-SIP"), ("RA---TAN", "DEC--TAN")}
 
 
@@ -47,6 +49,7 @@ def atomic_output(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give outputs the usual mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
