@@ -108,3 +108,25 @@ def test_fft_convolve_cupy_matches_numpy(rng):
     out = fft_convolve(cp.asarray(img), cp.asarray(ker))
     assert xpmod.get_namespace(out) is cp
     np.testing.assert_allclose(xpmod.to_numpy(out), fft_convolve(img, ker), atol=1e-10)
+
+
+def test_backend_selection_on_a_machine_without_gpu():
+    import numpy as np
+
+    from romandia.xp import nvtx_range, select_backend
+
+    assert select_backend("cpu") is np
+    try:
+        import cupy  # noqa: F401
+
+        has_cupy = True
+    except ImportError:
+        has_cupy = False
+    if not has_cupy:
+        assert select_backend("auto") is np
+        with pytest.raises(RuntimeError, match="backend 'gpu' needs CuPy"):
+            select_backend("gpu")
+    with pytest.raises(ValueError, match="unknown backend"):
+        select_backend("tpu")
+    with nvtx_range("stage"):
+        pass

@@ -82,3 +82,69 @@ def fft_namespace(xp: ModuleType) -> ModuleType:
     import scipy.fft as sfft_mod  # noqa: PLC0415
 
     return sfft_mod
+
+
+def select_backend(name: str) -> ModuleType:
+    """The array namespace for the config key ``backend``.
+
+    Parameters
+    ----------
+    name : {"cpu", "gpu", "auto"}
+        ``cpu``: numpy.  ``gpu``: cupy, and a usable CUDA device is required.  ``auto``:
+        cupy when it imports and sees a device, numpy otherwise.
+
+    Returns
+    -------
+    module
+        :mod:`numpy` or :mod:`cupy`.
+
+    Raises
+    ------
+    RuntimeError
+        ``gpu`` without CuPy or without a device: an infrastructure fault (the job fails and
+        Snakemake may retry it on another node), not a data problem.
+    ValueError
+        An unknown backend name.
+    """
+    if name == "cpu":
+        return np
+    if name not in ("gpu", "auto"):
+        raise ValueError(f"unknown backend '{name}'; use cpu, gpu or auto")
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("no CUDA device")
+        return cupy
+    except Exception as exc:
+        if name == "gpu":
+            raise RuntimeError(
+                f"backend 'gpu' needs CuPy and a CUDA device ({type(exc).__name__}: {exc}); "
+                "install cupy-cuda12x (pip install '.[gpu]') or set backend: cpu"
+            ) from None
+        return np
+
+
+class nvtx_range:
+    """Context manager marking a stage in Nsight Systems profiles (``nvtx`` package).
+
+    A no-op when ``nvtx`` is not installed, so CPU runs need nothing.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self._ctx = None
+
+    def __enter__(self):
+        try:
+            import nvtx
+        except ImportError:
+            return self
+        self._ctx = nvtx.annotate(self.name, domain="romandia")
+        self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._ctx is not None:
+            self._ctx.__exit__(*exc)
+        return False
