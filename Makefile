@@ -11,7 +11,7 @@ export PYTHONHASHSEED := 0
 
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test test-fast validate lint format bench lock clean
+.PHONY: install demo test test-slurm validate lint format bench-slurm lock clean
 
 install: $(INSTALLED)
 
@@ -34,6 +34,16 @@ demo: $(INSTALLED) data/demo/manifest.json
 test: $(INSTALLED)
 	$(VENV)/bin/pytest -q -m "not slurm and not gpu"
 	$(MAKE) lint
+
+# Integration tests against a real single-node SLURM (slurmctld, slurmd, slurmdbd + MariaDB,
+# munge, a fake GPU); needs root and Debian's packages (installed on first use).
+test-slurm: $(INSTALLED)
+	tests/slurm/local_slurm.sh install
+	tests/slurm/local_slurm.sh start
+	$(VENV)/bin/pytest -q -m slurm tests/test_slurm.py; rc=$$?; tests/slurm/local_slurm.sh stop; exit $$rc
+
+bench-slurm: $(INSTALLED)
+	$(PY) bench/slurm_overhead.py --n 8
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check src scripts tests bench
