@@ -89,8 +89,8 @@ def test_fluxes_match_truth(run):
         zp = df["zpt"].to_numpy()
         true = ou2024.mag_to_counts(ou2024.truth_mag(mjd, mags[band], df["mjd"].to_numpy()), zp)
         pull = (df["flux"].to_numpy() - true) / df["flux_err"].to_numpy()
-        assert np.all(np.abs(pull) < 4), list(zip(df["flux"], true, df["flux_err"]))
-        for name, z in zip(df["science_name"], zp):
+        assert np.all(np.abs(pull) < 4), list(zip(df["flux"], true, df["flux_err"], strict=True))
+        for name, z in zip(df["science_name"], zp, strict=True):
             b, pointing, sca = ou2024.parse_image_name(name)
             hdr = fits.getheader(run["sims"] / "images" / "simple_model" / ou2024.image_relpath(b, pointing, sca), "SCI")
             assert z == pytest.approx(zeropoint(b, hdr["ZPTMAG"]), abs=1e-9)
