@@ -35,6 +35,11 @@ test: $(INSTALLED)
 	$(VENV)/bin/pytest -q -m "not slurm and not gpu"
 	$(MAKE) lint
 
+# Photometric accuracy against truth: simulate the validation preset, run the workflow with
+# romandia's defaults and with phrosty's configuration, regenerate docs/validation.md.
+validate: $(INSTALLED)
+	$(VENV)/bin/romandia validate --out results/validation --phrosty --report docs/validation.md --max-zp-images 60
+
 # Integration tests against a real single-node SLURM (slurmctld, slurmd, slurmdbd + MariaDB,
 # munge, a fake GPU); needs root and Debian's packages (installed on first use).
 test-slurm: $(INSTALLED)

@@ -1,7 +1,6 @@
 """Rule align: resample the template onto the science grid; rotate its PSF to the science frame."""
 
 import numpy as np
-from astropy.coordinates import SkyCoord
 
 from romandia import io, resample, runner
 
@@ -23,9 +22,9 @@ def main(log):
     )
     img, var, mask, blank = rs["image"], rs["var"], rs["mask"], rs["blank"]
     ra, dec = sm.params.radec
-    pos = SkyCoord(ra, dec, unit="deg")
-    xs0, ys0 = (float(v) for v in w_sci.world_to_pixel(pos))
-    xt0, yt0 = (float(v) for v in w_tmpl.world_to_pixel(pos))
+    # RA/Dec in the headers' own frame, no ICRS->FK5 rotation (docs/validation.md, fix 1)
+    xs0, ys0 = (float(v) for v in w_sci.world_to_pixel_values(ra, dec))
+    xt0, yt0 = (float(v) for v in w_tmpl.world_to_pixel_values(ra, dec))
     psf_t = io.fits.getdata(sm.input.tmpl_psf)
     psft = resample.rotate_psf(
         psf_t, resample.local_jacobian(w_tmpl, xt0, yt0), resample.local_jacobian(w_sci, xs0, ys0)

@@ -11,7 +11,6 @@ so the model needs no interpolation.
 import json
 
 import numpy as np
-from astropy.coordinates import SkyCoord
 
 from romandia import io, lightcurve, photometry, runner
 from romandia.constants import zeropoint
@@ -39,7 +38,8 @@ def measure(log):
             zpt=zeropoint(str(hdr["FILTER"]).strip(), float(hdr["ZPTMAG"])),
             sky_rms=float(hdr.get("SKYRMS", np.nan)),
         )
-        x, y = (float(v) for v in io.header_wcs(hdr).world_to_pixel(SkyCoord(ra, dec, unit="deg")))
+        # RA/Dec in the header's own frame, no ICRS->FK5 rotation (docs/validation.md, fix 1)
+        x, y = (float(v) for v in io.header_wcs(hdr).world_to_pixel_values(ra, dec))
         meta.update(pix_x=x + int(hdr.get("ROMX0", 0)), pix_y=y + int(hdr.get("ROMY0", 0)))
         # the template PSF entered the cross-convolution as a kernel normalised to sum 1
         psf_eff = kernel_convolve(kernel_convolve(psf_sci, psft / psft.sum()), sub["DECORR"][0])
@@ -50,6 +50,7 @@ def measure(log):
             local_bkg=tuple(p["local_bkg"]) if p["local_bkg"] else None,
             aperture_radius=p["aperture_radius"],
             psf_at_position=True,
+            weights=p.get("weights", "background"),
         )
         log.info("photometry: %s", {k: res[k] for k in ("flux", "flux_err", "aperture_sum", "success")})
         if not res["success"]:

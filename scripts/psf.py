@@ -1,7 +1,6 @@
 """Rule psf: a PSF stamp of an image at an object (see romandia.psf)."""
 
 import numpy as np
-from astropy.coordinates import SkyCoord
 
 from romandia import io, psf, runner
 from romandia.errors import DataError
@@ -13,7 +12,10 @@ def main(log):
         raise err
     img = io.read_image(snakemake.input[0])  # noqa: F821
     ra, dec = snakemake.params.radec  # noqa: F821
-    x, y = (float(v) for v in img.wcs.world_to_pixel(SkyCoord(ra, dec, unit="deg")))
+    # RA/Dec in the header's own frame: OU2024 headers say EQUINOX 2000 (FK5 for astropy) and a
+    # SkyCoord (ICRS) would be rotated by ~7 mas = 0.06 px, putting the PSF off the SN
+    # (1-3 % flux errors; docs/validation.md, fix 1)
+    x, y = (float(v) for v in img.wcs.world_to_pixel_values(ra, dec))
     ny, nx = img.data.shape
     if not (-0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5):
         raise DataError("psf", f"object at ({ra:.6f}, {dec:.6f}) is outside the image (pixel {x:.1f}, {y:.1f})")

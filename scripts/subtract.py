@@ -1,7 +1,6 @@
 """Rule subtract: cross-convolution, SFFT, decorrelation, difference variance (romandia.subtract)."""
 
 import numpy as np
-from astropy.coordinates import SkyCoord
 
 from romandia import io, runner, subtract
 
@@ -17,8 +16,11 @@ def main(log):
     cfg = dict(sm.params.sfft)
     radius = cfg.pop("exclude_radius")
     w = io.header_wcs(hdr)
-    xy = [tuple(float(v) for v in w.world_to_pixel(SkyCoord(ra, dec, unit="deg"))) for ra, dec in sm.params.exclude]
+    # RA/Dec are taken in the header's own frame (OU2024: EQUINOX 2000 = FK5 for astropy):
+    # a SkyCoord (ICRS) would be rotated by ~7 mas = 0.06 px (docs/validation.md, fix 1)
+    xy = [tuple(float(v) for v in w.world_to_pixel_values(ra, dec)) for ra, dec in sm.params.exclude]
     sci_mask = subtract.exclude_from_fit(sci["DETMASK"][0], xy, radius)
+    exclude = ~subtract.exclude_from_fit(np.ones(sci_mask.shape, bool), xy, radius)
     log.info("%d object(s) excluded from the kernel fit (r = %.1f px)", len(xy), radius)
     out = subtract.difference_pair(
         sci=sci["SKYSUB"][0],
@@ -33,13 +35,17 @@ def main(log):
         tmpl_psf_rot=al["PSFT"][0],
         tmpl_skyrms=float(al["TMPL"][1]["TSKYRMS"]),
         params=dict(cfg, threads=sm.threads),
+        fit_exclude=exclude,
     )
     hdr = hdr.copy()
     hdr["FLUXSCL"] = (float(out["flux_scale"]), "SFFT kernel sum (template -> science flux ratio)")
-    for k, v in (("KERHW", cfg["kernel_half_width"]), ("KERORDER", cfg["kernel_poly_order"]),
+    for k, v in (("KERHW", out["kernel_half_width"]), ("KERORDER", out["kernel_poly_order"]),
+                 ("NFITPIX", out["n_fit_pixels"]), ("FITCOMP", bool(out["fit_compact_sources"])),
                  ("BGORDER", cfg["bg_poly_order"]), ("CPHOTR", cfg["const_phot_ratio"])):
         hdr[k] = v
-    log.info("flux scale %.5f", out["flux_scale"])
+    log.info("flux scale %.5f, kernel order %d on %d fit pixels%s", out["flux_scale"],
+             out["kernel_poly_order"], out["n_fit_pixels"],
+             " (compact sources added)" if out["fit_compact_sources"] else "")
     io.write_fits(
         sm.output[0],
         [

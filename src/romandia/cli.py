@@ -9,6 +9,7 @@ Examples::
 
     romandia simulate --preset demo --out data/demo
     romandia simulate --preset my.yaml --out /tmp/x --seed 3 --config overrides.yaml
+    romandia validate --out results/validation --phrosty --report docs/validation.md
 """
 
 from __future__ import annotations
@@ -53,9 +54,50 @@ def _build_simulate(sub) -> None:
     p.set_defaults(func=_run_simulate)
 
 
+def _run_validate(args: argparse.Namespace) -> int:
+    from romandia.validation import PHROSTY_CONFIG, run_validation
+
+    overrides = {"sne": {"n_sne": args.n_sne}} if args.n_sne else None
+    configs = {"romandia": {}}
+    if args.phrosty:
+        configs["phrosty"] = PHROSTY_CONFIG
+    res = run_validation(args.out, preset=args.preset, config_overrides=overrides, configs=configs,
+                         cores=args.cores, report=args.report, plot_dir=args.plots,
+                         field_stars=not args.no_field_stars, max_zp_images=args.max_zp_images,
+                         seed=args.seed, command="romandia " + " ".join(sys.argv[1:]))
+    bad = sum(res[n]["summary"]["n_failed"] for n in configs)
+    return 0 if bad == 0 or args.allow_failures else 1
+
+
+def _build_validate(sub) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="photometric accuracy against truth (simulate, run the workflow, report)",
+        description="Simulate the validation preset, run the workflow on it (romandia's "
+                    "defaults and, with --phrosty, phrosty's configuration), compare every "
+                    "flux with the truth and regenerate the report (docs/validation.md).",
+    )
+    p.add_argument("--out", default="results/validation", metavar="DIR",
+                   help="working directory (simulated data are reused when present)")
+    p.add_argument("--preset", default="validation", metavar="NAME|FILE")
+    p.add_argument("--n-sne", type=int, default=None, metavar="N", help="number of SNe")
+    p.add_argument("--seed", type=int, default=None, metavar="N")
+    p.add_argument("--phrosty", action="store_true",
+                   help="also run phrosty's configuration on the same data")
+    p.add_argument("--report", default=None, metavar="FILE", help="e.g. docs/validation.md")
+    p.add_argument("--plots", default=None, metavar="DIR", help="default: next to the report")
+    p.add_argument("--cores", type=int, default=2)
+    p.add_argument("--no-field-stars", action="store_true", help="skip field-star zeropoints")
+    p.add_argument("--max-zp-images", type=int, default=None, metavar="N")
+    p.add_argument("--allow-failures", action="store_true",
+                   help="exit 0 even when rows failed")
+    p.set_defaults(func=_run_validate)
+
+
 #: name -> function(subparsers) that adds the subcommand's parser and sets ``func``.
 SUBCOMMANDS: dict[str, Callable] = {
     "simulate": _build_simulate,
+    "validate": _build_validate,
 }
 
 

@@ -20,7 +20,7 @@ def variance_map(
     err: np.ndarray | None = None,
     mode: str = "model",
     gain: float = GAIN,
-    smooth: float = 1.0,
+    smooth: float = 0.0,
 ) -> np.ndarray:
     """Variance of each pixel [counts^2].
 
@@ -33,14 +33,22 @@ def variance_map(
     err : ndarray, optional
         The image's ERR HDU (used only when ``mode="err"``).
     mode : {"model", "err"}
-        ``"model"``: ``rms^2 + max(S, 0) / gain`` where S is the source signal smoothed by a
-        Gaussian of ``smooth`` px, so the weights do not follow the pixel's own noise
-        (weighting by a noisy variance biases PSF fluxes low).  ``"err"``: ``err**2``
-        (phrosty's convention; wrong for OU2024 where ERR is a sky image).
+        ``"model"``: ``rms^2 + S / gain`` with S the pixel's own sky-subtracted signal: an
+        unbiased estimate of each pixel's variance (``E[S]`` is the source's expected
+        counts; ``S`` is not clipped at 0, which would bias the variance of sky pixels up by
+        ``0.4 rms / gain``), floored at ``rms^2 / 4`` against artefacts.  It is meant for
+        error propagation; photometry does not weight by it (``photometry.weights:
+        background``), because weights that follow a pixel's own noise bias PSF fluxes.
+        ``"err"``: ``err**2`` (phrosty's convention; wrong for OU2024 where ERR is a sky
+        image).
     gain : float
         e- per count.
     smooth : float
-        Gaussian sigma [px] of the source-signal smoothing; 0 disables it.
+        Gaussian sigma [px] of a smoothing of S (then clipped at 0); 0 (default) disables
+        it.  Smoothing by 1 px (romandia <= 0.1) spread the source term of the undersampled
+        R062 PSF (its central pixel holds ~45 % of the flux) over the neighbours and
+        underestimated the central pixel's variance three- to four-fold: bright-SN flux
+        errors came out ~2x too small (docs/validation.md, fix 5).
 
     Returns
     -------
@@ -53,9 +61,10 @@ def variance_map(
         var = np.asarray(err, dtype=np.float64) ** 2
     elif mode == "model":
         sig = np.nan_to_num(np.asarray(skysub, dtype=np.float64), nan=0.0)
+        rms2 = np.asarray(sky_rms_map, dtype=np.float64) ** 2
         if smooth > 0:
-            sig = ndimage.gaussian_filter(sig, smooth, mode="nearest")
-        var = np.asarray(sky_rms_map, dtype=np.float64) ** 2 + np.clip(sig, 0.0, None) / gain
+            sig = np.clip(ndimage.gaussian_filter(sig, smooth, mode="nearest"), 0.0, None)
+        var = np.maximum(rms2 + sig / gain, 0.25 * rms2)
     else:
         raise ValueError(f"unknown variance mode '{mode}' (use 'model' or 'err')")
     var = var.astype(np.float32)

@@ -214,6 +214,7 @@ def forced_psf_photometry(
     aperture_radius: float = 3.0,
     *,
     psf_at_position: bool = False,
+    weights: str = "variance",
 ) -> dict:
     """Forced (fixed-position) PSF photometry of one object, as phrosty does it.
 
@@ -244,6 +245,14 @@ def forced_psf_photometry(
     psf_at_position : bool
         If True, ``psf`` is the PSF drawn at the object's sub-pixel phase (centre offset from the
         central pixel by ``(x - round(x), y - round(y))``) and is used without interpolation.
+    weights : {"variance", "background"}
+        ``"variance"`` (phrosty): pixels weighted by ``1 / variance``; the error is the fit's
+        ``(sum p^2 / v)^-1/2``.  ``"background"``: equal weights over the fit box (the
+        optimal weights of a background-limited source on the decorrelated, white-noise
+        difference), and ``flux_err = sqrt(sum p_i^2 v_i) / sum p_i^2``, the propagated
+        per-pixel variance (source Poisson noise included).  Weights that contain the
+        source's own noisy Poisson term correlate with the data and bias fluxes low; these
+        do not depend on the data at all (docs/validation.md, fix 5).
 
     Returns
     -------
@@ -286,6 +295,8 @@ def forced_psf_photometry(
             )
     if not aperture_radius > 0:
         raise ValueError(f"aperture_radius must be > 0, got {aperture_radius}")
+    if weights not in ("variance", "background"):
+        raise ValueError(f"weights must be 'variance' or 'background', got {weights!r}")
 
     out = _empty_result(x, y)
     x = float(x)
@@ -335,11 +346,15 @@ def forced_psf_photometry(
     p = _psf_on_box(psf, x, y, box, psf_at_position)
     out["nea"] = noise_equivalent_area(psf, x, y, psf_at_position=psf_at_position)
     w = 1.0 / v
-    ppw = float(np.sum(p * p * w))
+    if weights == "background":
+        w_fit = np.full_like(v, 1.0 / float(np.median(v)))
+    else:
+        w_fit = w
+    ppw = float(np.sum(p * p * w_fit))
     if not ppw > 0:
         out["message"] = "PSF model is zero over the fit box"
         return out
-    flux_init = float(np.sum(p * (d - bkg) * w) / ppw)
+    flux_init = float(np.sum(p * (d - bkg) * w_fit) / ppw)
 
     # ---- photutils PSF fit ------------------------------------------------------------------
     model = _model(psf, x, y, psf_at_position)
@@ -356,7 +371,7 @@ def forced_psf_photometry(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = phot(d, error=np.sqrt(v), init_params=init)
+            res = phot(d, error=1.0 / np.sqrt(w_fit), init_params=init)
     except (ValueError, np.linalg.LinAlgError) as exc:  # photutils' own data checks
         out["message"] = f"PSF fit failed: {exc}"
         return out
@@ -368,6 +383,9 @@ def forced_psf_photometry(
 
         out["message"] = f"PSF fit failed: flags={flags} {decode_psf_flags(flags)}"
         return out
+    if weights == "background":
+        # linear estimator F = sum(a_i d_i), a = p / sum p^2: Var F = sum(a_i^2 v_i)
+        flux_err = float(math.sqrt(np.sum(p * p * v)) / np.sum(p * p))
     resid = (d - bkg - flux * p) ** 2 * w
     n = resid.size
     out["flux"] = flux

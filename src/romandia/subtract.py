@@ -34,6 +34,7 @@ import time
 import numpy as np
 import scipy.fft
 
+from romandia.constants import SATURATION
 from romandia.convolve import check_odd_kernel, embed_kernel, fft_convolve, kernel_convolve
 from romandia.decorrelate import (
     apply_filter,
@@ -41,6 +42,7 @@ from romandia.decorrelate import (
     decorrelation_filter,
     decorrelation_grid,
     difference_variance,
+    effective_kernels,
 )
 from romandia.errors import DataError
 from romandia.xp import asarray, get_namespace, to_numpy
@@ -69,6 +71,22 @@ DEFAULT_PARAMS = {
     # fit mask: sci_detmask > 0.5 & tmpl_detmask_rs > detmask_threshold & clean
     "detmask_threshold": 0.1,
     "min_fit_pixels": 100,  # fewer fit pixels (per tile) -> DataError
+    # Data sufficiency of the kernel fit (docs/validation.md, fix 2).  The delta-basis kernel
+    # has (2w+1)^2 * (DK+1)(DK+2)/2 free coefficients (2166 for w=9, DK=2); fitted on fewer
+    # pixels than that (a cutout holds a few hundred to a few thousand) it is noise (sum|K|
+    # up to 3000 measured) and the difference is garbage.  The polynomial order is lowered
+    # until there are >= this many fit pixels per coefficient (full SCAs keep DK=2).
+    "min_fit_pixels_per_parameter": 10.0,
+    # ... and if even DK=0 is under-determined, the kernel half-width is lowered (not below
+    # this): after cross-convolution both images share one PSF, so the kernel only absorbs
+    # small PSF-model and resampling differences, which live within a few pixels.
+    "min_kernel_half_width": 3,
+    # When the extended-source mask is too small even for DK=0, add compact sources
+    # (stars) detected in both cross-convolved images ('auto'); True: always; False: never.
+    "fit_compact_sources": "auto",
+    "compact_detect_sigma": 3.0,  # detection threshold [sigma] of that compact-source mask
+    # pixels at or above this (sky-subtracted counts) are saturated: kept out of the fit
+    "saturation": 0.9 * SATURATION,
     # memory / tiling of the SFFT call
     "max_pixels_per_call": 1_200_000,  # ~3.4 GB peak per call at 2.8 kB/px
     "tile": None,  # (n_tiles_y, n_tiles_x) to force a tiling; None = automatic
@@ -558,6 +576,42 @@ def exclude_from_fit(mask, positions, radius: float):
 
 
 
+def kernel_parameter_count(kernel_half_width: int, kernel_poly_order: int,
+                           bg_poly_order: int = 0) -> int:
+    """Number of free coefficients of an SFFT solution (δ-basis kernel + background)."""
+    n_k = (2 * int(kernel_half_width) + 1) ** 2
+    n_poly = (int(kernel_poly_order) + 1) * (int(kernel_poly_order) + 2) // 2
+    n_bg = (int(bg_poly_order) + 1) * (int(bg_poly_order) + 2) // 2
+    return n_k * n_poly + n_bg
+
+
+def supported_poly_order(n_fit: int, kernel_half_width: int, max_order: int, bg_poly_order: int,
+                         pixels_per_parameter: float) -> int:
+    """Highest kernel polynomial order <= ``max_order`` that ``n_fit`` fit pixels constrain
+    with at least ``pixels_per_parameter`` pixels per coefficient (0 if none does)."""
+    for order in range(int(max_order), 0, -1):
+        need = pixels_per_parameter * kernel_parameter_count(kernel_half_width, order,
+                                                             bg_poly_order)
+        if n_fit >= need:
+            return order
+    return 0
+
+
+def _compact_source_mask(ct, co, psf_s, psf_t, sig_s, sig_t, nsigma, xp):
+    """Pixels significantly positive in both cross-convolved images (any source size).
+
+    The per-pixel noise of ``ct = S ⊗ P_T′/ΣP_T′`` is ``σ_S √Σ(P_T′/ΣP_T′)²`` (white input
+    noise), and likewise for ``co``; a pixel is kept if both exceed ``nsigma`` times their
+    noise, then the mask is grown by 2 px (as phrosty's detection mask).
+    """
+    pt = xp.asarray(psf_t, dtype=xp.float64)
+    ps = xp.asarray(psf_s, dtype=xp.float64)
+    n_ct = float(sig_s) * math.sqrt(float(xp.sum((pt / pt.sum()) ** 2)))
+    n_co = float(sig_t) * math.sqrt(float(xp.sum((ps / ps.sum()) ** 2)))
+    m = (ct > nsigma * n_ct) & (co > nsigma * n_co)
+    return _dilate(m, 2.0, xp)
+
+
 def _params(params):
     p = dict(DEFAULT_PARAMS)
     if params:
@@ -583,6 +637,7 @@ def difference_pair(
     tmpl_psf_rot,
     tmpl_skyrms,
     params=None,
+    fit_exclude=None,
 ):
     """Difference one science image and one (resampled) template.
 
@@ -610,6 +665,8 @@ def difference_pair(
         template).
     params : dict, optional
         Keys of :data:`DEFAULT_PARAMS` (unknown keys raise ``ValueError``).
+    fit_exclude : array (ny, nx) of bool, optional
+        Pixels never used in the kernel fit (discs around the transients).
 
     Returns
     -------
@@ -646,6 +703,14 @@ def difference_pair(
             SFFT solution dict (:func:`sfft_solve_subtract`).
         ``n_fit_pixels``
             Pixels used in the SFFT fit.
+        ``kernel_poly_order``
+            Polynomial order actually fitted (lowered from ``params['kernel_poly_order']``
+            when the fit pixels cannot constrain it, see ``min_fit_pixels_per_parameter``).
+        ``kernel_half_width``
+            Kernel half-width actually used (lowered likewise, not below
+            ``min_kernel_half_width``).
+        ``fit_compact_sources``
+            Whether compact sources were added to the fit mask.
         ``timings``
             Seconds per stage: ``cross_convolve``, ``sfft``, ``decorrelate``, ``variance``.
 
@@ -700,20 +765,43 @@ def difference_pair(
     w = int(p["kernel_half_width"])
     bad_ct = _dilate(bad_sci, r_t, xp)
     fit_bad = bad_ct | _dilate(bad_tmpl, r_s + w, xp)
+    # saturated cores are clipped (non-linear): keep them, spread by P_T′ and the kernel,
+    # out of the fit
+    sat = p["saturation"]
+    if sat is not None:
+        satm = (sci0 >= float(sat)) | (tmpl0 >= float(sat))
+        fit_bad = fit_bad | _dilate(satm, max(r_t, r_s) + w, xp)
+    if fit_exclude is not None:
+        fit_bad = fit_bad | xp.asarray(fit_exclude).astype(bool)
     fit = (
         (xp.asarray(sci_detmask, dtype=xp.float64) > 0.5)
         & (xp.asarray(tmpl_detmask_rs, dtype=xp.float64) > float(p["detmask_threshold"]))
         & ~fit_bad
     )
     n_fit = int(xp.count_nonzero(fit))
+    db = int(p["bg_poly_order"])
+    ppp = float(p["min_fit_pixels_per_parameter"])
+    compact = p["fit_compact_sources"]
+    n_need0 = ppp * kernel_parameter_count(w, 0, db)
+    used_compact = False
+    if compact is True or (compact == "auto" and n_fit < n_need0):
+        extra = _compact_source_mask(ct, co, psf_s, psf_t, sci_skyrms, tmpl_skyrms,
+                                     float(p["compact_detect_sigma"]), xp)
+        fit = fit | (extra & ~fit_bad)
+        n_fit = int(xp.count_nonzero(fit))
+        used_compact = True
     if n_fit < int(p["min_fit_pixels"]):
         raise DataError("subtract", f"only {n_fit} pixels detected in both images to fit SFFT")
+    order = supported_poly_order(n_fit, w, int(p["kernel_poly_order"]), db, ppp)
+    w_min = min(w, int(p["min_kernel_half_width"]))
+    while w > w_min and n_fit < ppp * kernel_parameter_count(w, 0, db):
+        w -= 1
     mct = xp.where(fit, ct, 0.0)
     mco = xp.where(fit, co, 0.0)
     diff_raw, solution, kern = sfft_solve_subtract(
         co, ct, mco, mct,
         kernel_half_width=w,
-        kernel_poly_order=int(p["kernel_poly_order"]),
+        kernel_poly_order=order,
         bg_poly_order=int(p["bg_poly_order"]),
         const_phot_ratio=bool(p["const_phot_ratio"]),
         tile=p["tile"],
@@ -743,13 +831,20 @@ def difference_pair(
     phi_frame = decorrelation_filter(fshape, psf_s, psf_t, sig_s, sig_t, match_kernel=kd,
                                      floor=floor, xp=xp)
     r_k = effective_radius(kern, frac, weight="power")
-    r_phi = effective_radius(k_phi, frac, weight="power")
-    blank = _dilate(bad_sci, r_t + r_phi, xp) | _dilate(bad_tmpl, r_s + r_k + r_phi, xp)
+    # Growth of bad pixels into the decorrelated difference (docs/validation.md, fix 3): by
+    # the radius of the kernels that actually carry each input into it, k_sci = P_T′ ⊗ k_φ
+    # and k_tmpl = K ⊗ P_S ⊗ k_φ (holding ``frac`` of Σ|k|).  Adding the radii of P and of
+    # k_φ separately over-grew it: k_φ alone boosts the high frequencies where the PSFs have
+    # no power, and its power radius (up to 130 px) NaN-ed whole 256² cutouts.
+    k_sci_eff, k_tmpl_eff = effective_kernels(psf_s, psf_t, phi, grid, kd, xp=xp)
+    r_sci = effective_radius(k_sci_eff, frac)
+    r_tmpl = effective_radius(k_tmpl_eff, frac)
+    blank = _dilate(bad_sci, r_sci, xp) | _dilate(bad_tmpl, r_tmpl, xp)
     blank_raw = bad_ct | _dilate(bad_tmpl, r_s + r_k, xp)
     diff_raw = xp.where(blank_raw, 0.0, diff_raw)
     diff = apply_filter(diff_raw, phi_frame, fshape, xp=xp, workers=workers)
     zpt = apply_filter(ct, phi_frame, fshape, xp=xp, workers=workers)
-    zpt = xp.where(_dilate(bad_sci, r_t + r_phi, xp), xp.nan, zpt)
+    zpt = xp.where(_dilate(bad_sci, r_sci, xp), xp.nan, zpt)
     t["decorrelate"] = time.perf_counter() - t2
 
     # 4. variance
@@ -774,6 +869,9 @@ def difference_pair(
         "diff_raw": diff_raw,
         "solution": solution,
         "n_fit_pixels": n_fit,
+        "kernel_poly_order": order,
+        "kernel_half_width": w,
+        "fit_compact_sources": used_compact,
         "timings": t,
     }
 
