@@ -1,13 +1,12 @@
 """Tests of romandia.resample: pixel maps on real Roman SIP WCSs, Lanczos/bilinear
 resampling (alignment, flux, variance, masks, blanks) and PSF rotation."""
 
-import datetime
-import warnings
 
 import galsim
 import galsim.roman
 import numpy as np
 import pytest
+from _roman import FIELD, roman_wcs  # noqa: E402
 from astropy.wcs import WCS
 
 from romandia.errors import DataError
@@ -22,32 +21,7 @@ from romandia.resample import (
     rotate_psf,
 )
 
-galsim.roman.roman_wcs.max_sun_angle = 50
-DATE = datetime.datetime(2027, 1, 1)
-FIELD = galsim.CelestialCoord(9.5 * galsim.degrees, -44.0 * galsim.degrees)
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def roman_wcs(target, pa_deg, sca):
-    """Full-SCA astropy TAN-SIP WCS of a Roman pointing that puts ``target`` near the
-    centre of ``sca`` (the pointing is iterated from the target)."""
-    pointing = target
-    for _ in range(4):
-        gw = galsim.roman.getWCS(pointing, PA=pa_deg * galsim.degrees, date=DATE, SCAs=[sca],
-                                 PA_is_FPA=True)[sca]
-        centre = gw.toWorld(galsim.PositionD(2044.5, 2044.5))
-        pointing = pointing.deproject(*centre.project(target))
-    gw = galsim.roman.getWCS(pointing, PA=pa_deg * galsim.degrees, date=DATE, SCAs=[sca],
-                             PA_is_FPA=True)[sca]
-    header = galsim.FitsHeader()
-    gw.writeToFitsHeader(header, galsim.BoundsI(1, 4088, 1, 4088))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        w = WCS(header.header)
-    w.pixel_shape = (4088, 4088)
-    return w
 
 
 def cutout(wcs, x, y, size):

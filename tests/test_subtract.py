@@ -7,14 +7,12 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "2")
 os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..",
                                                       ".numba_cache"))
 
-import datetime  # noqa: E402
-import warnings  # noqa: E402
 
 import galsim  # noqa: E402
 import galsim.roman  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from astropy.wcs import WCS  # noqa: E402
+from _roman import FIELD, roman_wcs  # noqa: E402
 from scipy.ndimage import binary_erosion  # noqa: E402
 
 from romandia.convolve import embed_kernel  # noqa: E402
@@ -34,31 +32,10 @@ from romandia.subtract import (  # noqa: E402
     sfft_solve_subtract,
 )
 
-galsim.roman.roman_wcs.max_sun_angle = 50
-DATE = datetime.datetime(2027, 1, 1)
-FIELD = galsim.CelestialCoord(9.5 * galsim.degrees, -44.0 * galsim.degrees)
 N = 256  # every SFFT call here uses 256x256 tiles, w=9, DK=2, DB=0: one numba compile
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def roman_wcs(target, pa_deg, sca):
-    """Full-SCA astropy TAN-SIP WCS of a Roman pointing putting ``target`` near the SCA
-    centre."""
-    pointing = target
-    for _ in range(4):
-        gw = galsim.roman.getWCS(pointing, PA=pa_deg * galsim.degrees, date=DATE, SCAs=[sca],
-                                 PA_is_FPA=True)[sca]
-        centre = gw.toWorld(galsim.PositionD(2044.5, 2044.5))
-        pointing = pointing.deproject(*centre.project(target))
-    gw = galsim.roman.getWCS(pointing, PA=pa_deg * galsim.degrees, date=DATE, SCAs=[sca],
-                             PA_is_FPA=True)[sca]
-    header = galsim.FitsHeader()
-    gw.writeToFitsHeader(header, galsim.BoundsI(1, 4088, 1, 4088))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return WCS(header.header)
 
 
 def draw(shape, xs, ys, fluxes, profile):
