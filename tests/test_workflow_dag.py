@@ -64,9 +64,9 @@ def test_dry_run_counts_jobs_and_shares_pairs(two_objects):
 @pytest.mark.parametrize(
     "patch, match",
     [
-        ({"threads": "many"}, r"'many' is not of type 'integer'"),
-        ({"cutout_size": -5}, r"-5 is less than the minimum of 64"),
-        ({"psf": {"type": "webbpsf"}}, r"'webbpsf' is not one of \['galsim', 'gaussian', 'file'\]"),
+        ({"threads": "many"}, r"config key 'threads': 'many' is not of type 'integer'"),
+        ({"cutout_size": -5}, r"config key 'cutout_size': -5 is less than the minimum of 64"),
+        ({"psf": {"type": "webbpsf"}}, r"config key 'psf.type': 'webbpsf' is not one of \['galsim', 'gaussian', 'file'\]"),
         ({"colour": "blue"}, r"Additional properties are not allowed \('colour' was unexpected\)"),
     ],
 )

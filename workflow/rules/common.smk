@@ -12,8 +12,11 @@ sys.path.insert(0, _SRC)
 _ENV = os.environ  # rule scripts inherit this environment
 _ENV["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, _ENV.get("PYTHONPATH", "")) if p)
 
+from romandia.config import check_config  # noqa: E402
 from romandia.plan import IMAGE_KEY_RE, build_plan  # noqa: E402
 
+# errors name the key (check_config); then Snakemake's validate fills in the defaults
+check_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 validate(config, "../schemas/config.schema.yaml")
 
 PLAN = build_plan(config)
