@@ -19,11 +19,11 @@ from snakemake.utils import validate
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from romandia import io  # noqa: E402
-from romandia.config import check_config  # noqa: E402
+from romandia import checks, io  # noqa: E402
+from romandia.config import check_config, check_output_dirs  # noqa: E402
 from romandia.errors import RomandiaError  # noqa: E402
 from romandia.imagelist import read_image_list  # noqa: E402
-from romandia.plan import build_plan  # noqa: E402
+from romandia.plan import build_plan, check_objects_on_images  # noqa: E402
 
 H = "path observation_id sca mjd band\n"
 ROW = "R062/35083/Roman_TDS_simple_model_R062_35083_8.fits.gz 35083 8 62455.174 R062\n"
@@ -87,12 +87,33 @@ def main():
     def cfg(patch):
         c = yaml.safe_load(yaml.safe_dump(base))
         c.update(patch)
-        return lambda: (check_config(c, schema), validate(c, schema))
+        return lambda: (check_config(c, schema), validate(c, schema), check_output_dirs(c))
 
     def plan(patch_objects):
         c = yaml.safe_load(yaml.safe_dump(base))
         c["objects"] = patch_objects(c["objects"])
         return lambda: build_plan(c)
+
+    # the images of the base config (64 px frames around RA 7.55: object 1 at RA 7.5 is on neither)
+    for row in (good_t, good_s):
+        rel = row.read_text().splitlines()[1].split()[0]
+        (d / "images" / "simple_model" / rel).parent.mkdir(parents=True, exist_ok=True)
+        ou_file(d / "images" / "simple_model" / rel)
+    afile = d / "afile.txt"
+    afile.write_text("")
+
+    def geometry(fn):
+        return lambda: fn(io.header_wcs(header()), (64, 64))
+
+    far = header()
+    far["CRVAL2"] += 0.2
+
+    def saturated():
+        stamp = np.random.default_rng(2).normal(0, 10, (64, 64))
+        stamp[30:35, 30:35] = 1e5
+        h = header()
+        ra, dec = (float(v) for v in io.header_wcs(h).pixel_to_world_values(32, 32))
+        checks.check_not_saturated({"SCI": (stamp, h)}, ra, dec, 3.0)
 
     both = d / "both.csv"
     both.write_text(H + ROW.replace("35083", "6").replace(" 8 ", " 17 ") + ROW)
@@ -115,6 +136,14 @@ def main():
         ("CSV: path escaping the image tree", csv(H + "../../etc/passwd 1 2 3.0 R062\n")),
         ("same image as template and science", plan(lambda o: [dict(o[0], science=str(both))])),
         ("same object twice in one band", plan(lambda o: o + o)),
+        ("object outside every image of its lists", lambda: check_objects_on_images(build_plan(base))),
+        ("object outside one image (its rows fail)",
+         geometry(lambda w, sh: checks.object_pixel(w, sh, 7.5, -44.8, 1, "R062_35083_8"))),
+        ("template with no overlap (its pairs fail)",
+         geometry(lambda w, sh: checks.template_pixel_map(w, sh, io.header_wcs(far), sh, "R062_35083_8",
+                                                          "R062_6_17"))),
+        ("saturated object (its rows fail)", saturated),
+        ("config: output directory cannot be created", cfg({"lc_out_dir": str(afile / "lc")})),
         ("config: unknown key", cfg({"colour": "blue"})),
         ("config: wrong type", cfg({"threads": "many"})),
         ("config: negative size", cfg({"cutout_size": -5})),
@@ -126,7 +155,7 @@ def main():
     for name, fn in cases:
         msg = message(fn).replace(str(d) + "/", "").replace("|", "\\|")
         msg = " ".join(msg.split())
-        print(f"| {name} | {msg[:300]} |")
+        print(f"| {name} | {msg[:400]} |")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from romandia import io, lightcurve, photometry, runner
+from romandia import checks, io, lightcurve, photometry, runner
 from romandia.constants import zeropoint
 from romandia.convolve import kernel_convolve
 from romandia.errors import DataError
@@ -27,7 +27,7 @@ def measure(log):
         err = io.first_failure(sm.input)
         if err:
             raise err
-        st = io.read_hdus(sm.input.stamps, ["DIFF", "VAR"])
+        st = io.read_hdus(sm.input.stamps, ["SCI", "TEMPLATE", "DIFF", "VAR"])
         sub = io.read_hdus(sm.input.diff, ["DECORR"])
         psft = io.read_hdus(sm.input.aligned, ["PSFT"])["PSFT"][0]
         psf_sci = io.fits.getdata(sm.input.sci_psf, extname="ATPOS")
@@ -41,9 +41,13 @@ def measure(log):
         # RA/Dec in the header's own frame, no ICRS->FK5 rotation (docs/validation.md, fix 1)
         x, y = (float(v) for v in io.header_wcs(hdr).world_to_pixel_values(ra, dec))
         meta.update(pix_x=x + int(hdr.get("ROMX0", 0)), pix_y=y + int(hdr.get("ROMY0", 0)))
+        p = sm.params.phot
+        # a saturated (clipped) object has no usable flux: flag the row instead of fitting
+        # (within the aperture and the fit box)
+        radius = max(float(p["aperture_radius"]), (int(p["fit_shape"]) - 1) / 2 * 2**0.5)
+        checks.check_not_saturated(st, ra, dec, radius)
         # the template PSF entered the cross-convolution as a kernel normalised to sum 1
         psf_eff = kernel_convolve(kernel_convolve(psf_sci, psft / psft.sum()), sub["DECORR"][0])
-        p = sm.params.phot
         res = photometry.forced_psf_photometry(
             diff, var, psf_eff, x, y,
             fit_shape=p["fit_shape"],

@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from romandia import io, psf, runner
-from romandia.errors import DataError
+from romandia import checks, io, psf, runner
 
 
 def main(log):
@@ -15,10 +14,9 @@ def main(log):
     # RA/Dec in the header's own frame: OU2024 headers say EQUINOX 2000 (FK5 for astropy) and a
     # SkyCoord (ICRS) would be rotated by ~7 mas = 0.06 px, putting the PSF off the SN
     # (1-3 % flux errors; docs/validation.md, fix 1)
-    x, y = (float(v) for v in img.wcs.world_to_pixel_values(ra, dec))
-    ny, nx = img.data.shape
-    if not (-0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5):
-        raise DataError("psf", f"object at ({ra:.6f}, {dec:.6f}) is outside the image (pixel {x:.1f}, {y:.1f})")
+    x, y = checks.object_pixel(
+        img.wcs, img.data.shape, ra, dec, snakemake.wildcards.oid, snakemake.wildcards.image  # noqa: F821
+    )
     cfg = snakemake.params.psf  # noqa: F821
     params = dict(cfg.get("params") or {})
     params.setdefault("size", cfg.get("size", 41))

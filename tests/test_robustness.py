@@ -3,7 +3,9 @@ five points of a run and `--rerun-incomplete` give byte-identical lightcurves; t
 byte-identical (determinism)."""
 
 import gzip
+import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -142,3 +144,196 @@ def test_gzip_header_of_truncated_file_is_detected(sims, tmp_path):
     data = src.read_bytes()[:5000]
     with pytest.raises((EOFError, OSError)):
         gzip.decompress(data)
+
+
+# --------------------------------------------------------------------------- bad inputs
+# One run of the `test` preset (1 object, 3 science images) with three bad inputs at once:
+# science image 0 shifted so that the object falls off it (its frame still overlaps the
+# template), the object saturated in science image 1, and a second template from a pointing
+# that overlaps no science image.  Science image 2 with the good template must come out as in
+# the clean run.
+OID = 90000001
+RADEC = "(7.600000, -44.500000)"
+
+
+def _rewrite(path, edit):
+    """Apply ``edit(hdul)`` to a .fits.gz image in place."""
+    from astropy.io import fits
+
+    with fits.open(io.BytesIO(gzip.decompress(path.read_bytes()))) as hdul:
+        edit(hdul)
+        buf = io.BytesIO()
+        hdul.writeto(buf)
+    path.write_bytes(gzip.compress(buf.getvalue(), compresslevel=1, mtime=0))
+
+
+def _shift_header(key, delta):
+    def edit(hdul):
+        for h in hdul:
+            if key in h.header:
+                h.header[key] += delta
+    return edit
+
+
+def _saturate_object(hdul):
+    from astropy.wcs import WCS
+
+    from romandia.constants import SATURATION
+
+    w = WCS(hdul["SCI"].header)
+    x, y = (int(round(float(v))) for v in w.world_to_pixel_values(7.6, -44.5))
+    hdul["SCI"].data[y - 2: y + 3, x - 2: x + 3] = SATURATION  # OU2024 clips at this level
+
+
+def _rows(work):
+    lc = next((work / "results" / "lc_out_dir").rglob("*_all.csv"))
+    df = pd.read_csv(lc, keep_default_na=False)
+    return {(r["science_name"], r["template_name"]): r for _, r in df.iterrows()}
+
+
+@pytest.fixture(scope="module")
+def bad_run(sims, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    bad = root / "sims"
+    shutil.copytree(sims, bad)
+    sci = science_images(bad)
+    obj = yaml.safe_load((bad / "objects.yaml").read_text())[0]
+    tlist = bad / obj["templates"]
+    t0_rel = tlist.read_text().splitlines()[1].split()[0]
+    t0 = bad / "images" / "simple_model" / t0_rel
+    _rewrite(sci[0], _shift_header("CRPIX1", 200.0))  # object at x ~ 328 of 256
+    _rewrite(sci[1], _saturate_object)
+    t1 = t0.parents[1] / "100004" / t0.name.replace("_100000_", "_100004_")
+    t1.parent.mkdir()
+    t1.write_bytes(t0.read_bytes())
+    _rewrite(t1, _shift_header("CRVAL2", 0.2))  # 12 arcmin away: another pointing
+    with tlist.open("a") as f:
+        f.write(f"{t1.relative_to(bad / 'images' / 'simple_model')} 100004 7 62301.0 H158\n")
+    work = root / "work"
+    cfg = write_config(bad, work)
+    res = run_smk(work, cfg)
+    return {"res": res, "out": res.stdout + res.stderr, "work": work, "sims": bad, "cfg": cfg,
+            "sci": [p.name for p in sci], "t0": t0.name, "t1": t1.name}
+
+
+def _good_row_intact(bad_run, reference):
+    """The one clean pair (science 2, good template) succeeds with the clean run's flux."""
+    assert bad_run["res"].returncode == 0, bad_run["out"][-4000:]
+    rows = _rows(bad_run["work"])
+    assert len(rows) == 6  # 3 science x 2 templates: every pair keeps its row
+    good = rows[(bad_run["sci"][2], bad_run["t0"])]
+    assert str(good["success"]) == "True" and good["failure_reason"] == ""
+    ref = _rows(reference)[(bad_run["sci"][2], bad_run["t0"])]
+    assert float(good["flux"]) == float(ref["flux"])
+    assert "romandia: 5 pair(s) failed" in bad_run["out"]
+    return rows
+
+
+def test_object_outside_one_science_image_costs_only_its_rows(bad_run, reference):
+    rows = _good_row_intact(bad_run, reference)
+    sci0 = bad_run["sci"][0]
+    for tmpl in (bad_run["t0"], bad_run["t1"]):
+        r = rows[(sci0, tmpl)]
+        assert str(r["success"]) == "False"
+        assert r["failure_reason"].startswith(
+            f"psf: object {OID} at {RADEC} is outside image H158_100001_2 (pixel 3"
+        ), r["failure_reason"]
+        assert r["failure_reason"].endswith("of 256x256)")
+
+
+def test_template_without_overlap_costs_only_its_pairs(bad_run, reference):
+    rows = _good_row_intact(bad_run, reference)
+    for sci in bad_run["sci"][1:]:
+        r = rows[(sci, bad_run["t1"])]
+        assert str(r["success"]) == "False"
+        key = sci.removeprefix("Roman_TDS_simple_model_").removesuffix(".fits.gz")
+        assert r["failure_reason"] == (
+            f"align: template and science images do not overlap (template H158_100004_7, science {key}); "
+            "the template list should hold images that cover the object"
+        )
+        assert r["failure_reason"] in bad_run["out"]  # the end-of-run summary lists it
+
+
+def test_saturated_object_is_flagged_not_measured(bad_run, reference):
+    rows = _good_row_intact(bad_run, reference)
+    r = rows[(bad_run["sci"][1], bad_run["t0"])]
+    assert str(r["success"]) == "False" and r["flux"] in ("", "nan", "NaN")
+    assert re.fullmatch(
+        r"photometry: object saturated in the science image: \d+ pixel\(s\) >= 90000 counts within 3\.0 px",
+        r["failure_reason"],
+    ), r["failure_reason"]
+    assert float(r["mjd"]) > 0  # the row keeps what is known of the pair
+
+
+def _no_job_ran(work):
+    assert not (work / "results").exists() and not (work / "logs").exists()
+
+
+def test_object_outside_all_images_stops_before_any_job(sims, tmp_path):
+    cfg = write_config(sims, tmp_path)
+    c = yaml.safe_load(cfg.read_text())
+    c["objects"][0]["ra"] = 7.7  # 0.07 deg = 4 arcmin east: on none of the 256 px cutouts
+    cfg.write_text(yaml.safe_dump(c, sort_keys=False))
+    res = run_smk(tmp_path, cfg)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    o = c["objects"][0]
+    assert (
+        f"config key objects[0] (oid {OID}, band H158): object {OID} at RA 7.700000, Dec -44.500000 is "
+        f"outside every image in its template list '{o['templates']}' and science list '{o['science']}' "
+        "(4 checked; H158_100000_7 puts it at pixel ("
+    ) in out, out[-3000:]
+    assert "so every pair would fail; check its ra/dec (degrees) or list images that contain it" in out
+    _no_job_ran(tmp_path)
+
+
+def test_object_outside_its_science_images_names_that_list(bad_run):
+    """Inside the template but outside every science image (only the shifted one listed)."""
+    from romandia.errors import InputError
+    from romandia.plan import build_plan, check_objects_on_images
+
+    c = yaml.safe_load(bad_run["cfg"].read_text())
+    lines = Path(c["objects"][0]["science"]).read_text().splitlines()
+    only = bad_run["work"] / "science_shifted.csv"
+    only.write_text("\n".join(lines[:2]) + "\n")
+    c["objects"][0]["science"] = str(only)
+    with pytest.raises(InputError) as exc:
+        check_objects_on_images(build_plan(c))
+    msg = str(exc.value)
+    assert f"is outside every image in its science list '{only}' (1 checked; H158_100001_2 puts it at" in msg
+    assert "template list" not in msg
+
+
+def test_unwritable_output_dir_stops_before_any_job(sims, tmp_path):
+    blocker = tmp_path / "somefile.txt"
+    blocker.write_text("a file where a directory is needed\n")  # root cannot mkdir under it either
+    cfg = write_config(sims, tmp_path / "work")
+    c = yaml.safe_load(cfg.read_text())
+    c["lc_out_dir"] = str(blocker / "lc")
+    cfg.write_text(yaml.safe_dump(c, sort_keys=False))
+    res = run_smk(tmp_path / "work", cfg)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert (
+        f"config key 'lc_out_dir': output directory '{blocker}/lc' cannot be created: '{blocker}' is a file, "
+        "not a directory; set lc_out_dir to a directory you can write (see config/README.md)"
+    ) in out, out[-3000:]
+    _no_job_ran(tmp_path / "work")
+
+
+@pytest.mark.parametrize("key", ["dia_out_dir", "lc_out_dir"])
+def test_output_dir_checks(tmp_path, key):
+    """The check the workflow runs at parse time (above), for both keys and each case."""
+    from romandia.config import check_output_dirs
+    from romandia.errors import InputError
+
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    f = re.escape(str(afile))
+    check_output_dirs({key: str(tmp_path / "new" / "deeper")})  # creatable: fine, and not created
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(InputError, match=rf"^config key '{key}': output directory '{f}/x' cannot be created: "
+                       rf"'{f}' is a file, not a directory; set {key} to a directory you can write"):
+        check_output_dirs({key: str(afile / "x")})
+    with pytest.raises(InputError, match=rf"^config key '{key}': output directory '{f}' is a file"):
+        check_output_dirs({key: str(afile)})

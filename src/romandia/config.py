@@ -31,3 +31,41 @@ def check_config(config: dict, schema_path: str | Path) -> None:
         path = path.replace(".[", "[")
         where = f"config key '{path}'" if path else "config"
         raise InputError(f"{where}: {err.message}; see config/README.md")
+
+
+#: config keys naming directories the workflow writes
+OUTPUT_DIR_KEYS = ("dia_out_dir", "lc_out_dir")
+
+
+def check_output_dirs(config: dict, keys=OUTPUT_DIR_KEYS) -> None:
+    """Check that each output directory exists and is writable, or can be created.
+
+    Runs when the workflow is parsed, before any job: otherwise every job would fail on
+    its own output with an OS error that does not name the config key.  Nothing is
+    created here (a dry run must not touch the file system).  Relative paths are relative
+    to the working directory (Snakemake's ``--directory``).
+
+    Raises
+    ------
+    InputError
+        Naming the key, the path, what stands in the way, and the fix.
+    """
+    import os
+
+    for key in keys:
+        value = config.get(key)
+        if not value:
+            continue
+        path = Path(value).expanduser().absolute()
+        existing = path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        fix = f"set {key} to a directory you can write (see config/README.md)"
+        if existing == path:
+            problem = "is a file, not a directory" if not path.is_dir() else "is not writable"
+        elif not existing.is_dir():
+            problem = f"cannot be created: '{existing}' is a file, not a directory"
+        else:
+            problem = f"cannot be created: '{existing}' is not writable"
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise InputError(f"config key '{key}': output directory '{value}' {problem}; {fix}")

@@ -149,6 +149,36 @@ def _open_bytes(path: Path) -> bytes:
     return raw
 
 
+def read_sci_header(path) -> fits.Header:
+    """The header of an OU2024 image's SCI HDU (or of its first 2-D HDU), read cheaply.
+
+    Only the headers are decompressed (a few kB whatever the image size), so the workflow
+    can check object positions against every input image when it builds its plan.  No
+    validation beyond that (:func:`load_ou_image` does it when the image is fetched).
+
+    Raises
+    ------
+    OSError, ValueError, EOFError
+        Missing, unreadable or truncated file, or no image HDU among the first four.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    opener = gzip.open if magic == b"\x1f\x8b" else open
+    with opener(path, "rb") as f:
+        for _ in range(4):
+            hdr = fits.Header.fromfile(f, padding=True)
+            naxis = int(hdr.get("NAXIS", 0))
+            if str(hdr.get("EXTNAME", "")).strip() == "SCI" or (naxis == 2 and "CTYPE1" in hdr):
+                return hdr
+            nbytes = abs(int(hdr.get("BITPIX", 8))) // 8 if naxis else 0
+            for i in range(naxis):
+                nbytes *= int(hdr[f"NAXIS{i + 1}"])
+            nbytes = (nbytes + int(hdr.get("PCOUNT", 0)) + 2879) // 2880 * 2880
+            f.seek(nbytes, 1)
+    raise ValueError(f"{path}: no SCI image HDU")
+
+
 def load_ou_image(path, expected_band: str | None = None) -> Image:
     """Read and validate an OU2024 ``simple_model`` image (``.fits`` or ``.fits.gz``).
 

@@ -35,6 +35,9 @@ class Obj:
     band: str
     templates: tuple[str, ...]
     science: tuple[str, ...]
+    #: the image lists (CSV files) the keys came from, for error messages
+    template_list: str = ""
+    science_list: str = ""
 
 
 @dataclass
@@ -100,10 +103,12 @@ def build_plan(config: dict, base_dir: str | Path = ".") -> Plan:
             raise InputError(f"{where}: object {ident[0]} appears twice for band {ident[1]}; keep one entry")
         seen_objects.add(ident)
         lists = {}
+        files = {}
         for role in ("templates", "science"):
             p = Path(entry[role])
             if not p.is_absolute():
                 p = base / p
+            files[role] = str(p)
             rows = read_image_list(p, band=entry["band"])
             if not rows:
                 raise InputError(
@@ -124,7 +129,10 @@ def build_plan(config: dict, base_dir: str | Path = ".") -> Plan:
                 f"{where}: image {both[0]} is both a template and a science image; "
                 "remove it from one of the lists"
             )
-        obj = Obj(int(entry["oid"]), float(entry["ra"]), float(entry["dec"]), entry["band"], lists["templates"], lists["science"])
+        obj = Obj(
+            int(entry["oid"]), float(entry["ra"]), float(entry["dec"]), entry["band"], lists["templates"],
+            lists["science"], template_list=files["templates"], science_list=files["science"],
+        )
         plan.objects.append(obj)
         for t in obj.templates:
             for s in obj.science:
@@ -139,3 +147,65 @@ def build_plan(config: dict, base_dir: str | Path = ".") -> Plan:
         if not re.fullmatch(IMAGE_KEY_RE, key):
             raise InputError(f"image key '{key}' is malformed")
     return plan
+
+
+def check_objects_on_images(plan: Plan) -> None:
+    """Stop early when an object lies outside every image of its template or science list.
+
+    Every pair of such an object would fail (``psf: object ... is outside image ...``), which
+    almost always means a wrong ``ra``/``dec`` or the wrong image list; an object outside
+    only *some* of its images is left to the workflow, where only those images' rows fail.
+    Only the images' headers are read (a few ms per image).  Images that cannot be read are
+    not counted: the ``fetch`` rule reports them.
+
+    Raises
+    ------
+    InputError
+        Naming the object (config key, oid, RA/Dec), the image list(s), an example image
+        with the object's pixel position in it, and the fix.
+    """
+    from .io import header_wcs, read_sci_header
+
+    footprints: dict[str, tuple | None] = {}
+
+    def footprint(key):
+        if key not in footprints:
+            try:
+                hdr = read_sci_header(plan.image_path(key))
+                footprints[key] = (header_wcs(hdr), int(hdr["NAXIS1"]), int(hdr["NAXIS2"]))
+            except Exception:  # noqa: BLE001 - unreadable: fetch reports it
+                footprints[key] = None
+        return footprints[key]
+
+    for i, o in enumerate(plan.objects):
+        missed = []
+        for role, keys, csv in (("template", o.templates, o.template_list), ("science", o.science, o.science_list)):
+            checked, unreadable, inside = [], 0, False
+            for key in keys:
+                fp = footprint(key)
+                if fp is None:
+                    unreadable += 1
+                    continue
+                w, nx, ny = fp
+                try:
+                    # the header's own frame, as the psf rule does
+                    x, y = (float(v) for v in w.world_to_pixel_values(o.ra, o.dec))
+                except Exception:  # noqa: BLE001 - no convergence: far outside
+                    x = y = float("nan")
+                if -0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5:
+                    inside = True
+                    break
+                checked.append((key, x, y, nx, ny))
+            if checked and not inside:
+                missed.append((role, csv, checked, unreadable))
+        if missed:
+            lists = " and ".join(f"{role} list '{csv}'" for role, csv, _, _ in missed)
+            n = sum(len(c) for _, _, c, _ in missed)
+            n_bad = sum(u for _, _, _, u in missed)
+            key, x, y, nx, ny = missed[0][2][0]
+            raise InputError(
+                f"config key objects[{i}] (oid {o.oid}, band {o.band}): object {o.oid} at RA {o.ra:.6f}, "
+                f"Dec {o.dec:.6f} is outside every image in its {lists} ({n} checked"
+                f"{f', {n_bad} unreadable' if n_bad else ''}; {key} puts it at pixel ({x:.0f}, {y:.0f}) of "
+                f"{nx}x{ny}), so every pair would fail; check its ra/dec (degrees) or list images that contain it"
+            )

@@ -12,14 +12,22 @@ sys.path.insert(0, _SRC)
 _ENV = os.environ  # rule scripts inherit this environment
 _ENV["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, _ENV.get("PYTHONPATH", "")) if p)
 
-from romandia.config import check_config  # noqa: E402
+from romandia.config import check_config, check_output_dirs  # noqa: E402
 from romandia.plan import IMAGE_KEY_RE, build_plan  # noqa: E402
+from romandia.plan import check_objects_on_images  # noqa: E402
 
 # errors name the key (check_config); then Snakemake's validate fills in the defaults
 check_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 validate(config, "../schemas/config.schema.yaml")
+# before any job: output directories that cannot be written
+check_output_dirs(config)
 
 PLAN = build_plan(config)
+# an object outside every image of a list (reads image headers: once, not in every
+# cluster job, which re-parses this file)
+if workflow.is_main_process:
+    check_objects_on_images(PLAN)
+
 DIA = config["dia_out_dir"].rstrip("/")
 LC = config["lc_out_dir"].rstrip("/")
 # GPU rules ask for a GPU unless the CPU backend is forced.
