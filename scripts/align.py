@@ -2,12 +2,15 @@
 
 import numpy as np
 
-from romandia import io, resample, runner
+from romandia import checks, io, resample, runner
 
 
 def main(log):
     sm = snakemake  # noqa: F821
-    err = io.first_failure([sm.input.sci, sm.input.tmpl, sm.input.sci_psf, sm.input.tmpl_psf])
+    # The most specific cause first: a bad image, the object outside the science image,
+    # then a template that does not overlap the science frame, then the object outside
+    # the template (true as well when they do not overlap, but less telling).
+    err = io.first_failure([sm.input.sci, sm.input.tmpl, sm.input.sci_psf])
     if err:
         raise err
     sci = io.read_hdus(sm.input.sci, ["SKYSUB"])
@@ -16,7 +19,12 @@ def main(log):
     tmpl_hdr = tmpl["SKYSUB"][1]
     w_sci, w_tmpl = io.header_wcs(sci_hdr), io.header_wcs(tmpl_hdr)
     shape = sci["SKYSUB"][0].shape
-    xs, ys = resample.pixel_map(w_sci, shape, w_tmpl)
+    xs, ys = checks.template_pixel_map(
+        w_sci, shape, w_tmpl, tmpl["SKYSUB"][0].shape, sm.wildcards.sci, sm.wildcards.tmpl
+    )
+    err = io.first_failure([sm.input.tmpl_psf])
+    if err:
+        raise err
     rs = resample.resample_image_set(
         tmpl["SKYSUB"][0], xs, ys, var=tmpl["VAR"][0], mask=tmpl["DETMASK"][0], kernel=sm.params.kernel
     )
@@ -32,6 +40,7 @@ def main(log):
     hdr = sci_hdr.copy()
     hdr["TSKYRMS"] = (float(tmpl_hdr["SKYRMS"]), "template sky RMS before resampling [counts]")
     hdr["TMPLNAME"] = str(tmpl_hdr.get("ROMSRC", ""))
+    hdr["TZPTMAG"] = (float(tmpl_hdr["ZPTMAG"]), "template ZPTMAG (calibrated flux ratio)")
     log.info("template resampled onto %s (%.1f%% blank), PSF rotated at (%.2f, %.2f)",
              shape, 100 * np.mean(blank), xs0, ys0)
     io.write_fits(

@@ -15,6 +15,10 @@ def main(log):
     hdr = sci["SKYSUB"][1]
     cfg = dict(sm.params.sfft)
     radius = cfg.pop("exclude_radius")
+    if cfg.pop("flux_scale") == "zeropoint":
+        # counts of one source in the science over the template: 10^(0.4 (zp_S - zp_T)); the
+        # bandpass part of the zeropoints is common to both
+        cfg["flux_scale"] = 10.0 ** (0.4 * (float(hdr["ZPTMAG"]) - float(al["TMPL"][1]["TZPTMAG"])))
     w = io.header_wcs(hdr)
     # RA/Dec are taken in the header's own frame (OU2024: EQUINOX 2000 = FK5 for astropy):
     # a SkyCoord (ICRS) would be rotated by ~7 mas = 0.06 px (docs/validation.md, fix 1)
@@ -38,7 +42,8 @@ def main(log):
         fit_exclude=exclude,
     )
     hdr = hdr.copy()
-    hdr["FLUXSCL"] = (float(out["flux_scale"]), "SFFT kernel sum (template -> science flux ratio)")
+    hdr["FLUXSCL"] = (float(out["flux_scale"]), "kernel sum (template -> science flux ratio)")
+    hdr["FLUXSCLF"] = (float(out["fitted_flux_scale"]), "kernel sum as fitted by SFFT")
     for k, v in (("KERHW", out["kernel_half_width"]), ("KERORDER", out["kernel_poly_order"]),
                  ("NFITPIX", out["n_fit_pixels"]), ("FITCOMP", bool(out["fit_compact_sources"])),
                  ("BGORDER", cfg["bg_poly_order"]), ("CPHOTR", cfg["const_phot_ratio"])):

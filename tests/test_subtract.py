@@ -296,3 +296,28 @@ def test_difference_pair_rejects_unknown_params():
         difference_pair(*([np.zeros((4, 4))] * 3), np.ones((3, 3)), 1.0,
                         *([np.zeros((4, 4))] * 4), np.ones((3, 3)), 1.0, {"kernel_hw": 3})
     assert DEFAULT_PARAMS["kernel_half_width"] == 9
+
+
+def test_calibrated_flux_scale_removes_host_residual():
+    """With the flux ratio known from the zeropoints (here 1.25), the kernel is rescaled to it
+    and the residual of the bright sources is smaller than with a deliberately wrong ratio."""
+    d = make_pair(seed=11, transient=0.0)
+    r, psf_rot = align(d)
+    args = (d["sci"], d["var_s"], d["det_s"], d["psf_s"], d["sky_s"], r["image"], r["var"],
+            r["mask"], r["blank"], psf_rot, d["sky_t"])
+    fitted = difference_pair(*args)
+    fixed = difference_pair(*args, params={"flux_scale": 1.25})
+    wrong = difference_pair(*args, params={"flux_scale": 1.25 * 1.03})
+    assert fixed["flux_scale"] == pytest.approx(1.25, rel=1e-9)
+    assert fixed["match_kernel"].sum() == pytest.approx(1.25, rel=1e-9)
+    assert fixed["fitted_flux_scale"] == pytest.approx(fitted["flux_scale"], rel=1e-12)
+    src = (d["sci_m"] > 20 * d["sky_s"]) & ~fixed["blank"]
+    src[:30], src[-30:], src[:, :30], src[:, -30:] = False, False, False, False
+    assert src.sum() > 200
+    z_fixed = (fixed["diff"] / np.sqrt(fixed["var"]))[src]
+    z_wrong = (wrong["diff"] / np.sqrt(wrong["var"]))[src]
+    # excess variance on the sources: a 3 % ratio error leaves 3 % of each star
+    assert np.mean(z_fixed**2) - 1 < 0.5 * (np.mean(z_wrong**2) - 1)
+    assert np.sqrt(np.mean(z_fixed**2)) < 1.15
+    with pytest.raises(ValueError, match="flux_scale"):
+        difference_pair(*args, params={"flux_scale": -1.0})

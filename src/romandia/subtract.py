@@ -68,6 +68,13 @@ DEFAULT_PARAMS = {
     "kernel_poly_order": 2,  # KerPolyOrder
     "bg_poly_order": 0,  # BGPolyOrder
     "const_phot_ratio": True,  # ConstPhotRatio
+    # Template -> science flux ratio.  None: fitted by SFFT (phrosty).  A number: the ratio
+    # known from the images' calibrated zeropoints, 10**(0.4 (zp_S - zp_T)); the fitted
+    # kernel is rescaled to this sum and the background refitted with it.  On cutouts the
+    # fitted ratio scatters by 1-5 % around the calibrated one (noise in a fit over a few
+    # thousand pixels), which leaves (ratio error) x host flux under every SN: 1-4 sigma on
+    # bright hosts (docs/validation.md, fix 6).
+    "flux_scale": None,
     # fit mask: sci_detmask > 0.5 & tmpl_detmask_rs > detmask_threshold & clean
     "detmask_threshold": 0.1,
     "min_fit_pixels": 100,  # fewer fit pixels (per tile) -> DataError
@@ -612,6 +619,39 @@ def _compact_source_mask(ct, co, psf_s, psf_t, sig_s, sig_t, nsigma, xp):
     return _dilate(m, 2.0, xp)
 
 
+def _impose_flux_scale(ct, diff_raw, kern, solution, fit, scale: float, xp):
+    """Rescale the fitted kernel to a known sum and refit the background (least squares).
+
+    With ``M = K ⊗ Co`` (the kernel part of the SFFT model ``ct − diff_raw = M + B``), the
+    new difference is ``ct − f M − B′`` with ``f = scale / ΣK`` and ``B′`` the polynomial
+    of the solution's order that best fits ``ct − f M`` on the fit pixels.  Returns the new
+    ``diff_raw`` and kernel (at the frame centre).
+    """
+    if not scale > 0:
+        raise ValueError(f"flux_scale must be > 0, got {scale}")
+    f = scale / float(kern.sum())
+    db = int(solution["bg_poly_order"])
+    bg = xp.zeros_like(diff_raw)
+    for box, coeffs in zip(solution["tiles"], solution["coeffs"], strict=True):
+        (y0, y1, x0, x1), core = box[0], box[1]
+        cy0, cy1, cx0, cx1 = core
+        zero = np.zeros((y1 - y0, x1 - x0))
+        b = -apply_sfft_solution(zero, zero, coeffs, solution["kernel_half_width"],
+                                 solution["kernel_poly_order"], db)
+        bg[cy0:cy1, cx0:cx1] = asarray(b[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0], xp)
+    model = (ct - diff_raw - bg) * f  # f K ⊗ Co
+    resid = ct - model
+    ny, nx = ct.shape
+    yy, xx = xp.mgrid[0:ny, 0:nx]
+    cx, cy = (xx + 1.0) / nx, (yy + 1.0) / ny
+    terms = [cx**i * cy**j for i in range(db + 1) for j in range(db + 1 - i)]
+    fm = xp.asarray(fit).astype(bool)
+    a = xp.stack([tm[fm] for tm in terms], axis=1)
+    coef = xp.linalg.lstsq(a, resid[fm], rcond=None)[0]
+    bg_new = sum(c * tm for c, tm in zip(coef, terms, strict=True))
+    return resid - bg_new, kern * f
+
+
 def _params(params):
     p = dict(DEFAULT_PARAMS)
     if params:
@@ -690,7 +730,9 @@ def difference_pair(
         ``match_kernel``
             ``K`` ``[y, x]`` at the frame centre, ``(2w+1)²``.
         ``flux_scale``
-            ``ΣK``: science / template flux ratio.
+            ``ΣK``: science / template flux ratio (``params['flux_scale']`` when given).
+        ``fitted_flux_scale``
+            ``ΣK`` as fitted by SFFT.
         ``blank``
             Bool mask of unusable difference pixels: template blank (outside its
             footprint) or non-finite input pixels, grown by the radii of the kernels that
@@ -811,6 +853,10 @@ def difference_pair(
         min_fit_pixels=int(p["min_fit_pixels"]),
     )
     diff_raw = asarray(diff_raw, xp)
+    fitted_scale = float(kern.sum())
+    if p["flux_scale"] is not None:
+        diff_raw, kern = _impose_flux_scale(ct, diff_raw, kern, solution, fit, float(p["flux_scale"]),
+                                            xp)
     kern_x = asarray(kern, xp)
     t["sfft"] = time.perf_counter() - t1
 
@@ -865,6 +911,7 @@ def difference_pair(
         "decorr_kernel": k_phi,
         "match_kernel": kern,
         "flux_scale": float(kern.sum()),
+        "fitted_flux_scale": fitted_scale,
         "blank": blank,
         "diff_raw": diff_raw,
         "solution": solution,

@@ -80,6 +80,7 @@ PHROSTY_CONFIG = {
     "variance": "err",
     "resample_kernel": "bilinear",
     "photometry": {"weights": "variance"},
+    "sfft": {"flux_scale": "fit"},
 }
 _MAD = 1.482602218505602
 _BEGIN, _END = "<!-- BEGIN GENERATED -->", "<!-- END GENERATED -->"
