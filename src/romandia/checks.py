@@ -10,14 +10,9 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from .constants import SATURATION
+from .constants import SATURATION_LEVEL
 from .errors import DataError
 from .io import header_wcs
-
-#: Sky-subtracted counts at or above which a pixel counts as saturated: OU2024 clips raw
-#: pixels at ``SATURATION``; the level ``romandia.subtract.DEFAULT_PARAMS["saturation"]``
-#: keeps out of the SFFT fit.
-SATURATION_LEVEL = 0.9 * SATURATION
 
 
 def object_pixel(wcs, shape, ra: float, dec: float, oid, image: str, stage: str = "psf") -> tuple[float, float]:

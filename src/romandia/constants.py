@@ -45,6 +45,11 @@ GAIN = 1.0  # e- / ADU
 READ_NOISE = 8.5  # e- rms
 DARK_CURRENT = 0.015  # e- / s / pixel
 SATURATION = 100000.0  # e-, OU2024 simple_model clip level
+
+#: Sky-subtracted counts at or above which a pixel is treated as saturated (OU2024 clips raw
+#: pixels at ``SATURATION``; 0.9 leaves room for the sky): kept out of the SFFT fit and
+#: fails photometry at the object.
+SATURATION_LEVEL = 0.9 * SATURATION
 STRAY_LIGHT_FRACTION = 0.1
 
 #: Filename of an OU2024 simple_model image.

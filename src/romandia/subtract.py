@@ -34,7 +34,7 @@ import time
 import numpy as np
 import scipy.fft
 
-from romandia.constants import SATURATION
+from romandia.constants import SATURATION_LEVEL
 from romandia.convolve import check_odd_kernel, embed_kernel, fft_convolve, kernel_convolve
 from romandia.decorrelate import (
     apply_filter,
@@ -93,7 +93,7 @@ DEFAULT_PARAMS = {
     "fit_compact_sources": "auto",
     "compact_detect_sigma": 3.0,  # detection threshold [sigma] of that compact-source mask
     # pixels at or above this (sky-subtracted counts) are saturated: kept out of the fit
-    "saturation": 0.9 * SATURATION,
+    "saturation": SATURATION_LEVEL,
     # memory / tiling of the SFFT call
     "max_pixels_per_call": 1_200_000,  # ~3.4 GB peak per call at 2.8 kB/px
     "tile": None,  # (n_tiles_y, n_tiles_x) to force a tiling; None = automatic
