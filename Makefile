@@ -26,7 +26,7 @@ data/demo/manifest.json: $(INSTALLED)
 	$(VENV)/bin/romandia simulate --preset demo --out data/demo
 
 demo: $(INSTALLED) data/demo/manifest.json
-	$(SNAKEMAKE) --cores $(CORES) --configfile config/config.yaml --rerun-incomplete
+	$(SNAKEMAKE) --cores $(CORES) --configfile config/config.yaml --rerun-incomplete --scheduler greedy
 	@echo
 	@echo "Lightcurves (CSV + parquet) and plots:"
 	@ls -1 results/lc_out_dir/data/*/*

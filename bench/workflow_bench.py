@@ -5,6 +5,8 @@ Usage::
 
     python bench/workflow_bench.py WORKDIR            # after `snakemake -d WORKDIR ...`
     python bench/workflow_bench.py --run demo         # simulate + run the demo in a temp dir, then report
+    python bench/workflow_bench.py --run demo --sim-config bench/pair1024.yaml \
+        --workflow-config bench/lowmem.yaml               # one 1024² pair, workflow settings overlaid
 
 Prints a markdown table: rule, jobs, mean and max wall time [s], max peak RSS [MB].
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -22,6 +25,19 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+PEAK = re.compile(r"done in [0-9.]+ s, peak RSS ([0-9.]+) MB")
+
+
+def log_peaks(workdir: Path) -> dict:
+    """Exact per-job peak RSS [MB] by rule, from the `done in …, peak RSS … MB` log lines."""
+    peaks = defaultdict(list)
+    for log in sorted((workdir / "logs").rglob("*.log")):
+        m = PEAK.search(log.read_text(errors="replace"))
+        if m:
+            peaks[log.relative_to(workdir / "logs").parts[0]].append(float(m.group(1)))
+    return peaks
 
 
 def collect(workdir: Path) -> dict:
@@ -35,22 +51,30 @@ def collect(workdir: Path) -> dict:
     return rows
 
 
-def table(rows: dict) -> str:
+def table(rows: dict, peaks: dict | None = None) -> str:
+    """Markdown table; ``peaks`` (from :func:`log_peaks`) adds the exact per-job peak RSS."""
+    peaks = peaks or {}
     order = ["fetch", "sky_subtract", "psf", "align", "subtract", "stamps", "photometry", "lightcurve"]
-    out = ["| rule | jobs | mean wall [s] | max wall [s] | max peak RSS [MB] |", "|---|---|---|---|---|"]
+    out = ["| rule | jobs | mean wall [s] | max wall [s] | max sampled RSS [MB] | max peak RSS [MB] |",
+           "|---|---|---|---|---|---|"]
     for rule in sorted(rows, key=lambda r: order.index(r) if r in order else 99):
         v = rows[rule]
         walls = [w for w, _ in v]
         rss = max(r for _, r in v)
-        out.append(f"| {rule} | {len(v)} | {sum(walls) / len(walls):.2f} | {max(walls):.2f} | {rss:.0f} |")
+        peak = f"{max(peaks[rule]):.0f}" if peaks.get(rule) else "–"
+        out.append(f"| {rule} | {len(v)} | {sum(walls) / len(walls):.2f} | {max(walls):.2f} | {rss:.0f} | {peak} |")
     return "\n".join(out)
 
 
-def run_preset(preset: str, cores: int) -> Path:
+def run_preset(preset: str, cores: int, sim_config: Path | None = None,
+               workflow_config: Path | None = None, extra: list[str] | None = None) -> Path:
     work = Path(tempfile.mkdtemp(prefix=f"romandia-bench-{preset}-"))
     sims = work / "sims"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "romandia.cli", "simulate", "--preset", preset, "--out", str(sims)], check=True)
+    sim = [sys.executable, "-m", "romandia.cli", "simulate", "--preset", preset, "--out", str(sims), "--quiet"]
+    if sim_config:
+        sim += ["--config", str(Path(sim_config).resolve())]
+    subprocess.run(sim, check=True)
     t_sim = time.perf_counter() - t0
     import yaml
 
@@ -59,12 +83,15 @@ def run_preset(preset: str, cores: int) -> Path:
         o["templates"] = str(sims / o["templates"])
         o["science"] = str(sims / o["science"])
     cfg = work / "config.yaml"
-    cfg.write_text(yaml.safe_dump({"sims_dir": str(sims), "objects": objects, "threads": cores}))
+    settings = {"sims_dir": str(sims), "objects": objects, "threads": cores}
+    if workflow_config:
+        settings.update(yaml.safe_load(Path(workflow_config).read_text()) or {})
+    cfg.write_text(yaml.safe_dump(settings))
     env = dict(os.environ)
     env.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba_cache"))
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "-d", str(work),
-                    "--cores", str(cores), "--configfile", str(cfg), "-q"], check=True, env=env)
+                    "--cores", str(cores), "--configfile", str(cfg), "-q", *(extra or [])], check=True, env=env)
     t_wf = time.perf_counter() - t0
     print(f"simulation {t_sim:.1f} s, workflow {t_wf:.1f} s (wall, {cores} cores) in {work}")
     return work
@@ -75,11 +102,15 @@ def main(argv=None):
     ap.add_argument("workdir", nargs="?", type=Path)
     ap.add_argument("--run", metavar="PRESET", help="simulate PRESET and run the workflow first")
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--sim-config", type=Path, help="YAML overrides for `romandia simulate --config`")
+    ap.add_argument("--workflow-config", type=Path, help="YAML merged into the workflow config")
+    ap.add_argument("--snakemake-args", default="", help="extra snakemake arguments, e.g. '--scheduler greedy'")
     a = ap.parse_args(argv)
-    work = run_preset(a.run, a.cores) if a.run else a.workdir
+    work = (run_preset(a.run, a.cores, a.sim_config, a.workflow_config, a.snakemake_args.split())
+            if a.run else a.workdir)
     if work is None:
         ap.error("give WORKDIR or --run PRESET")
-    print(table(collect(work)))
+    print(table(collect(work), log_peaks(work)))
 
 
 if __name__ == "__main__":

@@ -188,10 +188,11 @@ def test_sfft_kernel_orientation_and_flux_scale():
     assert np.max(np.abs(k - k_true)) < 0.02
     assert k.sum() == pytest.approx(1.25, rel=2e-3)
     assert np.std(diff) < 0.6  # the added noise is 0.5
-    # romandia's application of the solution reproduces sfft's own subtraction pass
+    # romandia's application of the solution reproduces sfft's own subtraction pass, and
+    # its in-place FFTs (scipy, _in_place_fft2) solve the same system as sfft's pyfftw ones
     diff_sfft, sol_sfft, _ = sfft_solve_subtract(ref, sci, ref, sci, apply_with="sfft")
-    np.testing.assert_array_equal(sol_sfft["coeffs"][0], sol["coeffs"][0])
-    np.testing.assert_allclose(diff, diff_sfft, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(sol["coeffs"][0], sol_sfft["coeffs"][0], rtol=1e-8, atol=1e-7)
+    np.testing.assert_allclose(diff, diff_sfft, rtol=0, atol=1e-7)
     assert len(sol["coeffs"]) == 1
     import numba
 

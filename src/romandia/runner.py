@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -62,7 +63,26 @@ def run(snakemake, body: Callable[[logging.Logger], None], failure_outputs: list
         log.warning("data problem, recorded as failure: %s", err)
         for out in failure_outputs if failure_outputs is not None else list(snakemake.output):
             write_failure(out, err.stage, err.reason)
-    log.info("done in %.2f s", time.perf_counter() - t0)
+    log.info("done in %.2f s, peak RSS %.0f MB", time.perf_counter() - t0, peak_rss_mb())
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process [MB], exact (Snakemake's ``benchmark:`` samples
+    RSS once a second and misses short peaks).
+
+    Linux: ``VmHWM`` of ``/proc/self/status``, the high-water mark of this program's own
+    address space; ``getrusage``'s ``ru_maxrss`` would also count the Snakemake process
+    this job was forked from, since it survives ``exec``.  Elsewhere: ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return (kib / 1024 if sys.platform == "darwin" else kib) / 1024
 
 
 def _remove_stale_temporaries(outputs, log) -> None:

@@ -28,6 +28,7 @@ before numba is imported); its pyFFTW transforms use ``threads``.  ``sfft`` over
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -95,7 +96,7 @@ DEFAULT_PARAMS = {
     # pixels at or above this (sky-subtracted counts) are saturated: kept out of the fit
     "saturation": SATURATION_LEVEL,
     # memory / tiling of the SFFT call
-    "max_pixels_per_call": 1_200_000,  # ~3.4 GB peak per call at 2.8 kB/px
+    "max_pixels_per_call": 600_000,  # a 1024² pair in 2 tiles: 0.8 GB peak job RSS (docs/benchmarks.md)
     "tile": None,  # (n_tiles_y, n_tiles_x) to force a tiling; None = automatic
     "tile_margin": None,  # px; None = max(32, 2 * (2w + 1))
     "threads": 1,  # pyFFTW / scipy.fft threads
@@ -285,6 +286,40 @@ def plan_tiles(shape, max_pixels: int, margin: int, tile=None):
         for x0, x1, cx0, cx1 in axis(nx, ntx):
             tiles.append(((y0, y1, x0, x1), (cy0, cy1, cx0, cx1)))
     return tiles
+
+
+@contextlib.contextmanager
+def _in_place_fft2(threads: int):
+    """Let sfft's numpy solve pass transform its plane stacks in place.
+
+    Why not plain sfft: its numpy backend writes ``X = SCALE * pyfftw.interfaces.numpy_fft
+    .fft2(X)`` for every stack of basis-product planes (36 complex planes of the frame
+    for the Ω block at kernel order 2).  pyfftw's interface makes an aligned copy of the
+    input and a fresh output (and its plan cache keeps both alive), so four copies of the
+    largest stack coexist: ≈ 2.3 kB per pixel, most of a pair's peak memory
+    (docs/benchmarks.md).  Every such call in the solve pass rebinds ``X`` to the result,
+    so the input may be overwritten; :func:`scipy.fft.fft2` with ``overwrite_x=True``
+    transforms a C-contiguous complex stack in place, which halves that peak.  The
+    numbers are the same FFT to rounding (checked in tests/test_subtract.py).
+
+    sfft imports pyfftw inside the function and looks ``fft2`` up at call time, so the
+    attribute is swapped for the duration of the call and restored afterwards.
+    """
+    try:
+        import pyfftw.interfaces.numpy_fft as pyfftw_fft  # noqa: PLC0415
+    except ImportError:  # sfft would fail on its own import; nothing to swap
+        yield
+        return
+
+    def fft2(a, s=None, axes=(-2, -1), **_pyfftw_options):
+        return scipy.fft.fft2(a, s=s, axes=axes, overwrite_x=True, workers=threads)
+
+    original = pyfftw_fft.fft2
+    pyfftw_fft.fft2 = fft2
+    try:
+        yield
+    finally:
+        pyfftw_fft.fft2 = original
 
 
 def _kernel_from_solution(coeffs, n0, n1, w, dk, db, x_local, y_local):
@@ -510,12 +545,13 @@ def sfft_solve_subtract(
                     NUM_CPU_THREADS_4SUBTRACT=int(threads), VERBOSE_LEVEL=0,
                 )
             else:  # sfft's solve pass only; the subtraction is applied below
-                sol, _ = ElementalSFFTSubtract.ESS(
-                    PixA_I=_to_sfft(ref_masked[sl]), PixA_J=_to_sfft(sci_masked[sl]),
-                    SFFTConfig=cfg, SFFTSolution=None, Subtract=False,
-                    BACKEND_4SUBTRACT="Numpy", NUM_CPU_THREADS_4SUBTRACT=int(threads),
-                    VERBOSE_LEVEL=0,
-                )
+                with _in_place_fft2(int(threads)):
+                    sol, _ = ElementalSFFTSubtract.ESS(
+                        PixA_I=_to_sfft(ref_masked[sl]), PixA_J=_to_sfft(sci_masked[sl]),
+                        SFFTConfig=cfg, SFFTSolution=None, Subtract=False,
+                        BACKEND_4SUBTRACT="Numpy", NUM_CPU_THREADS_4SUBTRACT=int(threads),
+                        VERBOSE_LEVEL=0,
+                    )
         except np.linalg.LinAlgError as exc:
             raise DataError("subtract", f"singular SFFT system in tile {box}: {exc}") from exc
         sol = np.asarray(sol, dtype=np.float64)
