@@ -14,7 +14,7 @@ pulls of unit width; systematic/flux_err shows how much the scene adds.
 
 usage (from the repo root):
     python bench/decompose.py --noisy N --noiseless NL --band H158 [--params '{"flux_scale": "fit"}']
-        [--oids 91000001,91000002]
+        [--oids 91000001,91000002] [--resample-kernel lanczos4]
     # data: romandia simulate --preset validation --config over.yaml --out N   (and with
     #       image: {noiseless: true} added, --out NL)
 """
@@ -55,6 +55,8 @@ def main():
     ap.add_argument("--params", default="{}", help="difference_pair params (JSON); "
                     "flux_scale 'zeropoint' = from the headers, 'fit' = fitted")
     ap.add_argument("--oids", default="")
+    ap.add_argument("--resample-kernel", default="lanczos3", choices=sorted(resample.KERNELS),
+                    help="template interpolant (the workflow's resample_kernel)")
     ap.add_argument("--out", default=None, help="JSON of the rows")
     a = ap.parse_args()
     n_root, nl_root = a.noisy, a.noiseless
@@ -79,8 +81,9 @@ def main():
             ps_at = rpsf.psf_stamp("galsim", {"size": 41}, simg.header, x, y, at_position=True)
             pt = rpsf.psf_stamp("galsim", {"size": 41}, timg.header, xt, yt)
             xs, ys = resample.pixel_map(ws, sres.skysub.shape, wt)
-            rs = resample.resample_image_set(tres.skysub, xs, ys, var=tvar, mask=tres.detmask)
-            rs_noise = resample.resample_image_set(t_noise, xs, ys)["image"]
+            rs = resample.resample_image_set(tres.skysub, xs, ys, var=tvar, mask=tres.detmask,
+                                             kernel=a.resample_kernel)
+            rs_noise = resample.resample_image_set(t_noise, xs, ys, kernel=a.resample_kernel)["image"]
             pt_rot = resample.rotate_psf(pt, resample.local_jacobian(wt, xt, yt),
                                          resample.local_jacobian(ws, x, y))
             mask = subtract.exclude_from_fit(sres.detmask, [(x, y)], 15)
@@ -131,7 +134,7 @@ def main():
     pn = np.array([r["noise"] for r in rows]) / e
     sy = np.array([r["systematic"] for r in rows]) / e
     ok = np.isfinite(pull)
-    print(f"{a.band} {a.params}: N {ok.sum()}  pull mean {pull[ok].mean():+.3f} std {pull[ok].std():.3f}"
+    print(f"{a.band} {a.params} {a.resample_kernel}: N {ok.sum()}  pull mean {pull[ok].mean():+.3f} std {pull[ok].std():.3f}"
           f" | noise-only pull std {pn[ok].std():.3f} | systematic/err mean {sy[ok].mean():+.3f}"
           f" rms {np.sqrt(np.mean(sy[ok] ** 2)):.3f}")
     if a.out:

@@ -18,8 +18,11 @@ Conventions
 
 Interpolation kernels
 ---------------------
-``'lanczos3'``
-    separable Lanczos-3, 6×6 taps, 1-D weights normalised to sum 1 per pixel.
+``'lanczos3'``, ``'lanczos4'``, ``'lanczos5'``
+    separable Lanczos-a, 2a×2a taps, 1-D weights normalised to sum 1 per pixel.  On an
+    undersampled Roman image a larger ``a`` follows the image between pixel centres more
+    closely (`bench/resampling_error.py`: the host light left at a supernova by resampling
+    halves from Lanczos-3 to Lanczos-4; beyond that the aliasing floor dominates).
 ``'bilinear'``
     2×2 taps.
 ``'nearest'``
@@ -54,7 +57,7 @@ __all__ = [
 ]
 
 #: Interpolation kernels accepted by the resamplers: name -> half support ``a`` [px].
-KERNELS = {"lanczos3": 3, "bilinear": 1, "nearest": 0}
+KERNELS = {"lanczos3": 3, "lanczos4": 4, "lanczos5": 5, "bilinear": 1, "nearest": 0}
 
 _CHUNK = 1 << 16  # target pixels per accumulation block (temporaries stay in cache)
 
@@ -456,7 +459,7 @@ def resample(
         Source image ``[y, x]`` in counts per source pixel; NaN marks missing pixels.
     xs, ys : array (ny, nx)
         0-based source coordinates of each target pixel centre (:func:`pixel_map`).
-    kernel : {'lanczos3', 'bilinear', 'nearest'}
+    kernel : {'lanczos3', 'lanczos4', 'lanczos5', 'bilinear', 'nearest'}
         Interpolation kernel.
     fill : float
         Output value of blank pixels.
@@ -543,7 +546,7 @@ def resample_mask(mask, xs, ys, kernel: str = "bilinear", xp=None):
         Boolean or 0/1 mask ``[y, x]``; NaN counts as 0.
     xs, ys : array (ny, nx)
         Pixel map.
-    kernel : {'bilinear', 'lanczos3', 'nearest'}
+    kernel : {'bilinear', 'lanczos3', 'lanczos4', 'lanczos5', 'nearest'}
         ``'nearest'`` returns the mask value of the nearest source pixel; the others the
         interpolation-weighted mean ``Σ w_i m_i`` (taps outside the source frame count as
         0, no renormalisation), clipped to [0, 1].
@@ -651,7 +654,7 @@ def rotate_psf(psf, jac_source, jac_target, kernel: str = "cubic", xp=None):
             from scipy.ndimage import map_coordinates  # noqa: PLC0415
         coords = asarray(np.stack([ys, xs]), xp)
         out = map_coordinates(p, coords, order=3, mode="constant", cval=0.0, prefilter=True)
-    elif kernel in ("lanczos3", "bilinear"):
+    elif kernel in ("lanczos3", "lanczos4", "lanczos5", "bilinear"):
         pz = xp.where(xp.isfinite(p), p, 0.0)
         (out,), _ = _accumulate([pz], [1], None, asarray(xs, xp), asarray(ys, xp), kernel, xp)
     else:
