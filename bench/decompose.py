@@ -14,7 +14,7 @@ pulls of unit width; systematic/flux_err shows how much the scene adds.
 
 usage (from the repo root):
     python bench/decompose.py --noisy N --noiseless NL --band H158 [--params '{"flux_scale": "fit"}']
-        [--oids 91000001,91000002] [--resample-kernel lanczos4]
+        [--oids 91000001,91000002] [--resample-kernel lanczos4] [--template-psf exact] [--psf-size 101]
     # data: romandia simulate --preset validation --config over.yaml --out N   (and with
     #       image: {noiseless: true} added, --out NL)
 """
@@ -42,6 +42,23 @@ def load(root, rel):
     return img, res, noise.variance_map(res.skysub, res.rms)
 
 
+def template_psf_exact(timg, xt, yt, simg, x, y, size=41):
+    """The template's PSF (optical PSF * the template's pixel) drawn at the science pixel
+    centres around (x, y): what resampling the template ideally gives, with no interpolation
+    of an undersampled stamp (``rotate_psf`` interpolates the native template stamp)."""
+    import galsim
+
+    from romandia.simulate import psf as spsf
+
+    wt, pos_t = spsf._as_sca_wcs(timg.header, xt, yt, None)
+    wsc, pos_s = spsf._as_sca_wcs(simg.header, x, y, None)
+    band = str(timg.header["FILTER"]).strip()
+    opt = spsf.get_psf(band, int(timg.header["SCA_NUM"]), pos_t, wt)
+    prof = galsim.Convolve(opt, wt.local(pos_t).toWorld(galsim.Pixel(1.0)))
+    return prof.drawImage(nx=size, ny=size, wcs=wsc.local(pos_s), method="no_pixel",
+                          dtype=np.float64).array
+
+
 def fit(img, var, psf, x, y):
     return photometry.forced_psf_photometry(img, var, psf, x, y, psf_at_position=True,
                                             weights="background")
@@ -57,6 +74,10 @@ def main():
     ap.add_argument("--oids", default="")
     ap.add_argument("--resample-kernel", default="lanczos3", choices=sorted(resample.KERNELS),
                     help="template interpolant (the workflow's resample_kernel)")
+    ap.add_argument("--template-psf", default="rotated", choices=["rotated", "exact"],
+                    help="rotated: the workflow's rotate_psf of the template stamp; exact: "
+                    "the template's galsim PSF drawn in the science frame (experiment)")
+    ap.add_argument("--psf-size", type=int, default=41, help="PSF stamp side [px] (config psf.params.size)")
     ap.add_argument("--out", default=None, help="JSON of the rows")
     a = ap.parse_args()
     n_root, nl_root = a.noisy, a.noiseless
@@ -77,15 +98,19 @@ def main():
             ws = simg.wcs
             x, y = (float(v) for v in ws.world_to_pixel_values(o["ra"], o["dec"]))
             xt, yt = (float(v) for v in wt.world_to_pixel_values(o["ra"], o["dec"]))
-            ps = rpsf.psf_stamp("galsim", {"size": 41}, simg.header, x, y)
-            ps_at = rpsf.psf_stamp("galsim", {"size": 41}, simg.header, x, y, at_position=True)
-            pt = rpsf.psf_stamp("galsim", {"size": 41}, timg.header, xt, yt)
+            psz = {"size": a.psf_size}
+            ps = rpsf.psf_stamp("galsim", psz, simg.header, x, y)
+            ps_at = rpsf.psf_stamp("galsim", psz, simg.header, x, y, at_position=True)
+            pt = rpsf.psf_stamp("galsim", psz, timg.header, xt, yt)
             xs, ys = resample.pixel_map(ws, sres.skysub.shape, wt)
             rs = resample.resample_image_set(tres.skysub, xs, ys, var=tvar, mask=tres.detmask,
                                              kernel=a.resample_kernel)
             rs_noise = resample.resample_image_set(t_noise, xs, ys, kernel=a.resample_kernel)["image"]
             pt_rot = resample.rotate_psf(pt, resample.local_jacobian(wt, xt, yt),
                                          resample.local_jacobian(ws, x, y))
+            if a.template_psf == "exact":
+                ex = template_psf_exact(timg, xt, yt, simg, x, y, size=pt.shape[0])
+                pt_rot = ex * (pt_rot.sum() / ex.sum())
             mask = subtract.exclude_from_fit(sres.detmask, [(x, y)], 15)
             fex = ~subtract.exclude_from_fit(np.ones(mask.shape, bool), [(x, y)], 15)
             p = dict(params, threads=1)
@@ -134,7 +159,7 @@ def main():
     pn = np.array([r["noise"] for r in rows]) / e
     sy = np.array([r["systematic"] for r in rows]) / e
     ok = np.isfinite(pull)
-    print(f"{a.band} {a.params} {a.resample_kernel}: N {ok.sum()}  pull mean {pull[ok].mean():+.3f} std {pull[ok].std():.3f}"
+    print(f"{a.band} {a.params} {a.resample_kernel} {a.template_psf} psf {a.psf_size}: N {ok.sum()}  pull mean {pull[ok].mean():+.3f} std {pull[ok].std():.3f}"
           f" | noise-only pull std {pn[ok].std():.3f} | systematic/err mean {sy[ok].mean():+.3f}"
           f" rms {np.sqrt(np.mean(sy[ok] ** 2)):.3f}")
     if a.out:
