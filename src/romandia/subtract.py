@@ -59,9 +59,6 @@ __all__ = [
     "difference_pair",
 ]
 
-#: Bytes of peak memory per pixel of one sfft NumPy call (KerPolyOrder=2), measured.
-SFFT_BYTES_PER_PIXEL = 2800
-
 #: Parameters of :func:`difference_pair` (keys of its ``params`` dict) and defaults.
 DEFAULT_PARAMS = {
     # SFFT (phrosty / SpaceSFFT_Flow defaults)
@@ -96,7 +93,8 @@ DEFAULT_PARAMS = {
     # pixels at or above this (sky-subtracted counts) are saturated: kept out of the fit
     "saturation": SATURATION_LEVEL,
     # memory / tiling of the SFFT call
-    "max_pixels_per_call": 600_000,  # a 1024² pair in 2 tiles: 0.8 GB peak job RSS (docs/benchmarks.md)
+    # a 1024² pair in 2 tiles: 954 MB peak subtract job at kernel order 2 (docs/benchmarks.md)
+    "max_pixels_per_call": 600_000,
     "tile": None,  # (n_tiles_y, n_tiles_x) to force a tiling; None = automatic
     "tile_margin": None,  # px; None = max(32, 2 * (2w + 1))
     "threads": 1,  # pyFFTW / scipy.fft threads
