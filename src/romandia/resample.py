@@ -622,7 +622,7 @@ def rotate_psf(psf, jac_source, jac_target, kernel: str = "cubic", xp=None):
     jac_source, jac_target : array (2, 2)
         :func:`local_jacobian` of the source (template) and target (science) WCSs at the
         object, in the same sky units.
-    kernel : {'cubic', 'lanczos3', 'bilinear'}
+    kernel : {'cubic', 'lanczos3', 'lanczos4', 'lanczos5', 'bilinear'}
         Interpolation: ``'cubic'`` is a cubic B-spline (``scipy.ndimage.map_coordinates``
         ``order=3``, or ``cupyx.scipy.ndimage``), the others as in :func:`resample` but
         without renormalisation (values outside the stamp are 0).
@@ -654,7 +654,7 @@ def rotate_psf(psf, jac_source, jac_target, kernel: str = "cubic", xp=None):
             from scipy.ndimage import map_coordinates  # noqa: PLC0415
         coords = asarray(np.stack([ys, xs]), xp)
         out = map_coordinates(p, coords, order=3, mode="constant", cval=0.0, prefilter=True)
-    elif kernel in ("lanczos3", "lanczos4", "lanczos5", "bilinear"):
+    elif kernel in KERNELS and kernel != "nearest":
         pz = xp.where(xp.isfinite(p), p, 0.0)
         (out,), _ = _accumulate([pz], [1], None, asarray(xs, xp), asarray(ys, xp), kernel, xp)
     else:
