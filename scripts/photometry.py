@@ -6,13 +6,17 @@ cross-convolution``; it is rebuilt here for each object, so objects sharing a pa
 subtraction used the anchor object's PSFs) are measured with their own PSF.  The science
 PSF is the one drawn at the object's sub-pixel position (the other two are centred kernels),
 so the model needs no interpolation.
+
+The flux error is propagated exactly to the science and original template pixels
+(romandia.errorprop, with covariances) unless ``photometry.flux_err: pixel``, then scaled by
+``sqrt(max(1, chi2_red))`` unless ``photometry.chi2_scaling: false``.
 """
 
 import json
 
 import numpy as np
 
-from romandia import checks, io, lightcurve, photometry, runner
+from romandia import checks, errorprop, io, lightcurve, photometry, resample, runner
 from romandia.constants import zeropoint
 from romandia.convolve import kernel_convolve
 from romandia.errors import DataError
@@ -27,8 +31,8 @@ def measure(log):
         err = io.first_failure(sm.input)
         if err:
             raise err
-        st = io.read_hdus(sm.input.stamps, ["SCI", "TEMPLATE", "DIFF", "VAR"])
-        sub = io.read_hdus(sm.input.diff, ["DECORR"])
+        st = io.read_hdus(sm.input.stamps, ["SCI", "TEMPLATE", "DIFF", "VAR", "SCIVAR", "TMPLVAR0"])
+        sub = io.read_hdus(sm.input.diff, ["DECORR", "KSCI", "KTMPL"])
         psft = io.read_hdus(sm.input.aligned, ["PSFT"])["PSFT"][0]
         psf_sci = io.fits.getdata(sm.input.sci_psf, extname="ATPOS")
         diff, hdr = st["DIFF"]
@@ -56,15 +60,35 @@ def measure(log):
             psf_at_position=True,
             weights=p.get("weights", "background"),
         )
-        log.info("photometry: %s", {k: res[k] for k in ("flux", "flux_err", "aperture_sum", "success")})
         if not res["success"]:
             raise DataError("photometry", res.get("message") or "fit failed")
+        res["flux_err_pixel"] = res["flux_err"]
+        if p["flux_err"] == "propagated":
+            res["flux_err"] = propagated_error(st, sub, psf_eff, x, y, p, sm.params.resample_kernel, log)
+        if p["chi2_scaling"]:
+            res["flux_err"] *= photometry.chi2_error_scale(res["chi2_red"])
+        log.info("photometry: %s", {k: res[k] for k in
+                                    ("flux", "flux_err", "flux_err_pixel", "chi2_red", "aperture_sum")})
         row = lightcurve.make_row(res, meta)
     except DataError as err:
         log.warning("recorded failure: %s", err)
         row = lightcurve.failed_row(meta, err.stage, err.reason)
     with io.atomic_output(sm.output[0]) as tmp:
         tmp.write_text(json.dumps(row, indent=1, sort_keys=True, allow_nan=True) + "\n")
+
+
+def propagated_error(st, sub, psf_eff, x, y, p, kernel, log):
+    """Flux error with the covariances: the fit's weights carried back to the input pixels."""
+    diff, hdr = st["DIFF"]
+    tvar, thdr = st["TMPLVAR0"]
+    a = photometry.estimator_weights(psf_eff, st["VAR"][0], x, y, fit_shape=p["fit_shape"],
+                                     psf_at_position=True, weights=p.get("weights", "background"))
+    xs, ys = resample.pixel_map(io.header_wcs(hdr), diff.shape, io.header_wcs(thdr),
+                                shape_source=tvar.shape)
+    v = errorprop.propagated_flux_variance(a, sub["KSCI"][0], sub["KTMPL"][0], st["SCIVAR"][0], tvar,
+                                           xs, ys, kernel=kernel)
+    log.info("propagated flux variance: science %.4g + template %.4g counts^2", v["var_sci"], v["var_tmpl"])
+    return float(np.sqrt(v["var"]))
 
 
 runner.run(snakemake, measure, failure_outputs=[])  # noqa: F821

@@ -61,6 +61,9 @@ def main(log):
             io.image_hdu(out["zptimg"], hdr, "ZPTIMG"),
             io.image_hdu(out["decorr_kernel"], None, "DECORR", dtype=np.float64),
             io.image_hdu(out["match_kernel"], None, "MATCH", dtype=np.float64),
+            # science / resampled-template pixels -> difference (romandia.errorprop)
+            io.image_hdu(out["noise_kernels"][0], None, "KSCI", dtype=np.float64),
+            io.image_hdu(out["noise_kernels"][1], None, "KTMPL", dtype=np.float64),
         ],
     )
 

@@ -77,6 +77,10 @@ def test_lightcurve_schema_rows_and_success(run):
         assert (np.diff(pq["mjd"]) >= 0).all()
         for col in ("NEA", "sky_rms", "pix_x", "pix_y", "zpt"):
             assert pq[col].notna().all() and (pq[col] > 0).all(), col
+        # flux_err is propagated with the covariances (and chi2-scaled): a few % to tens of %
+        # above the per-pixel estimate, which is kept in flux_err_pixel
+        ratio = pq["flux_err"] / pq["flux_err_pixel"]
+        assert ratio.between(0.9, 2.0).all() and (ratio > 1.001).any(), ratio
         assert Path(f"{stem}.png").stat().st_size > 1000
 
 

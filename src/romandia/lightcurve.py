@@ -84,6 +84,7 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "aperture_sum_err",
     "local_bkg",
     "chi2_red",
+    "flux_err_pixel",
 )
 
 #: Column dtype: ``"float64"``, ``"int64"``, ``"bool"`` or ``"str"`` (pandas object of str,
@@ -118,6 +119,7 @@ DTYPES: dict[str, str] = {
     "aperture_sum_err": "float64",
     "local_bkg": "float64",
     "chi2_red": "float64",
+    "flux_err_pixel": "float64",
 }
 
 #: Units written to the parquet metadata ('' = dimensionless / not applicable).
@@ -137,6 +139,7 @@ UNITS: dict[str, str] = {
     "dec": "deg",
     "flux_true": "count",
     "aperture_sum_err": "count",
+    "flux_err_pixel": "count",
     "local_bkg": "count/pix",
 }
 
@@ -206,7 +209,9 @@ def make_row(phot: Mapping, meta: Mapping) -> dict:
     phot : mapping
         Result of :func:`romandia.photometry.forced_psf_photometry`: ``flux``, ``flux_err``,
         ``aperture_sum``, ``nea``, ``success``, ``message`` (and optionally
-        ``aperture_sum_err``, ``local_bkg``, ``chi2_red``).
+        ``aperture_sum_err``, ``local_bkg``, ``chi2_red``, ``flux_err_pixel``: the error from
+        the per-pixel variance alone, before the propagation of :mod:`romandia.errorprop` and
+        the χ² scaling; default ``flux_err``).
     meta : mapping
         Image/pair metadata.  Required: ``mjd`` (science MJD-OBS [d]), ``zpt`` [mag, AB of one
         count], ``observation_id``, ``sca``, ``template_observation_id``, ``template_sca``.
@@ -242,6 +247,7 @@ def make_row(phot: Mapping, meta: Mapping) -> dict:
         row["aperture_sum_err"] = float(phot.get("aperture_sum_err", math.nan))
         row["local_bkg"] = float(phot.get("local_bkg", math.nan))
         row["chi2_red"] = float(phot.get("chi2_red", math.nan))
+        row["flux_err_pixel"] = float(phot.get("flux_err_pixel", flux_err))
         row["mag"], row["mag_err"] = _instrumental_mag(flux, flux_err)
         row["success"] = True
         row["failure_reason"] = ""
@@ -281,6 +287,7 @@ def failed_row(meta: Mapping, stage: str, reason: str) -> dict:
         "aperture_sum_err",
         "local_bkg",
         "chi2_red",
+        "flux_err_pixel",
     ):
         row[col] = math.nan
     row["success"] = False

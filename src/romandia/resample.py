@@ -49,6 +49,7 @@ __all__ = [
     "pixel_area_ratio",
     "resample",
     "resample_variance",
+    "resample_adjoint",
     "resample_mask",
     "resample_image_set",
     "local_jacobian",
@@ -535,6 +536,67 @@ def resample_variance(
         ratio = pixel_area_ratio(xs, ys, xp)
         out = out * ratio * ratio
     return xp.where(blank, fill, out), blank
+
+
+def resample_adjoint(values, xs, ys, shape_source, kernel: str = "lanczos3",
+                     conserve_flux: bool = True):
+    """Transpose of :func:`resample`: spread target-grid weights back onto the source pixels.
+
+    :func:`resample` is linear, ``T′_o = r_o Σ_j w_oj T_j`` (``w`` the separable kernel
+    weights of target pixel ``o``, normalised per axis; ``r_o`` the pixel-area ratio when
+    ``conserve_flux``).  This returns ``d_j = Σ_o values_o r_o w_oj``, so that for any
+    source image ``Σ_o values_o T′_o = Σ_j d_j T_j``.  Used to carry a linear measurement
+    on the resampled template (e.g. a PSF flux) back to the independent source pixels, where
+    its variance is ``Σ_j d_j² V_j`` *with* the covariance that interpolation introduces
+    (:mod:`romandia.errorprop`).
+
+    Why hand-written: no library offers the transpose of a WCS Lanczos resampling; it uses
+    the same weights as :func:`resample` (:func:`_weights_1d`) so the two cannot diverge.
+
+    Parameters
+    ----------
+    values : array (ny, nx)
+        Weights on the target grid ``[y, x]``; zeros are skipped.
+    xs, ys : array (ny, nx)
+        Pixel map (:func:`pixel_map`): 0-based source coordinates of each target pixel.
+    shape_source : tuple of int
+        ``(ny_s, nx_s)`` of the source image.
+    kernel : str
+        Interpolation kernel, as in :func:`resample`.
+    conserve_flux : bool
+        Include the pixel-area ratio, as in :func:`resample`.
+
+    Returns
+    -------
+    numpy.ndarray (ny_s, nx_s), float64
+
+    Notes
+    -----
+    Exact where all taps of a target pixel fall on valid source pixels (the weights then
+    sum to 1 and :func:`resample` does not renormalise); taps outside the source frame are
+    dropped, as :func:`resample` treats them as zero.  NumPy only (a stamp-sized operation).
+    """
+    _check_kernel(kernel)
+    values = np.asarray(values, dtype=np.float64)
+    xs = np.asarray(xs, dtype=np.float64)
+    ys = np.asarray(ys, dtype=np.float64)
+    if conserve_flux:
+        values = values * pixel_area_ratio(xs, ys, np)
+    a = max(1, KERNELS[kernel])
+    nys, nxs = (int(n) for n in shape_source)
+    keep = (values != 0) & np.isfinite(xs) & np.isfinite(ys)
+    keep &= (xs > -(a + 1)) & (xs < nxs + a) & (ys > -(a + 1)) & (ys < nys + a)
+    v, x, y = values[keep], xs[keep], ys[keep]
+    fx, wx = _weights_1d(x, kernel, np)
+    fy, wy = _weights_1d(y, kernel, np)
+    pad = 2 * a + 2
+    out = np.zeros((nys + 2 * pad, nxs + 2 * pad))
+    ix0 = fx.astype(np.int64) + pad
+    iy0 = fy.astype(np.int64) + pad
+    for j, wyj in enumerate(wy):
+        for i, wxi in enumerate(wx):
+            np.add.at(out, (iy0 + j, ix0 + i), wyj * wxi * v)
+    return out[pad : pad + nys, pad : pad + nxs]
 
 
 def resample_mask(mask, xs, ys, kernel: str = "bilinear", xp=None):

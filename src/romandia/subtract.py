@@ -763,6 +763,10 @@ def difference_pair(
             outputs here use the exact filter (Fourier, zero-padded frame).
         ``match_kernel``
             ``K`` ``[y, x]`` at the frame centre, ``(2w+1)²``.
+        ``noise_kernels``
+            ``(k_sci, k_tmpl)``: the kernels carrying science and resampled-template
+            pixels into ``diff`` (:func:`romandia.decorrelate.effective_kernels`), for
+            exact error propagation of measurements (:mod:`romandia.errorprop`).
         ``flux_scale``
             ``ΣK``: science / template flux ratio (``params['flux_scale']`` when given).
         ``fitted_flux_scale``
@@ -944,6 +948,7 @@ def difference_pair(
         "zptimg": zpt,
         "decorr_kernel": k_phi,
         "match_kernel": kern,
+        "noise_kernels": (to_numpy(k_sci_eff), to_numpy(k_tmpl_eff)),
         "flux_scale": float(kern.sum()),
         "fitted_flux_scale": fitted_scale,
         "blank": blank,

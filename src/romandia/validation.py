@@ -79,7 +79,7 @@ SB_BINS = (-math.inf, 21.0, 23.0, 25.0, 27.0, math.inf)
 PHROSTY_CONFIG = {
     "variance": "err",
     "resample_kernel": "bilinear",
-    "photometry": {"weights": "variance"},
+    "photometry": {"weights": "variance", "flux_err": "pixel", "chi2_scaling": False},
     "sfft": {"flux_scale": "fit"},
 }
 _MAD = 1.482602218505602
@@ -244,8 +244,11 @@ def binned_stats(df: pd.DataFrame, column: str, edges: Sequence[float]) -> list[
     return out
 
 
-def summarize(df: pd.DataFrame) -> dict:
-    """Every statistic of the report from rows with truth (:func:`attach_truth`)."""
+def summarize(df: pd.DataFrame, chi2_scaled: bool = True) -> dict:
+    """Every statistic of the report from rows with truth (:func:`attach_truth`).
+
+    ``chi2_scaled``: whether the run scaled ``flux_err`` by the fit's χ²
+    (``photometry.chi2_scaling``), for :func:`error_model_pulls`."""
     ok = df[df["success"].astype(bool) & np.isfinite(df["flux"]) & np.isfinite(df["flux_err"])]
     s: dict = {"n_rows": int(len(df)), "n_failed": int(len(df) - len(ok)),
                "failed_fraction": float((len(df) - len(ok)) / len(df)) if len(df) else math.nan,
@@ -273,10 +276,44 @@ def summarize(df: pd.DataFrame) -> dict:
                     "host_sb": float(g["host_sb"].iloc[0]),
                     "peak_snr": float(np.nanmax(g["snr"]))})
     s["lightcurves"] = chi
+    s["error_models"] = error_model_pulls(ok, chi2_scaled)
     zerr = (ok["zpt"] - ok["zpt_true"]).to_numpy() * 1000.0
     s["zpt_err_mmag"] = {"max_abs": float(np.max(np.abs(zerr))) if zerr.size else math.nan,
                          "median": float(np.median(zerr)) if zerr.size else math.nan}
     return s
+
+
+def error_model_pulls(ok: pd.DataFrame, chi2_scaled: bool = True) -> list[dict]:
+    """Pull σ of the same fluxes with the error of each stage of the error model.
+
+    ``pixel``: ``flux_err_pixel`` (the difference's per-pixel variance alone);
+    ``before χ²``: ``flux_err`` without the run's χ² scaling (when ``chi2_scaled``; by default
+    the error propagated with the covariances, :mod:`romandia.errorprop`); ``pixel × χ²``:
+    ``flux_err_pixel`` times :func:`romandia.photometry.chi2_error_scale`; ``pipeline``:
+    ``flux_err`` as written.  Each entry: ``name``, ``pull`` (:func:`pull_stats`) and
+    ``by_host`` (pull σ per :data:`SB_BINS` bin).  Empty without a ``flux_err_pixel`` column.
+    """
+    from romandia.photometry import chi2_error_scale
+
+    if "flux_err_pixel" not in ok or "chi2_red" not in ok:
+        return []
+    scale = np.array([chi2_error_scale(c) for c in ok["chi2_red"]])
+    resid = (ok["flux"] - ok["flux_true"]).to_numpy(dtype=float)
+    pipe = ok["flux_err"].to_numpy(dtype=float)
+    errs = {"pixel": ok["flux_err_pixel"].to_numpy(dtype=float)}
+    errs["before χ²"] = pipe / scale if chi2_scaled else pipe
+    errs["pixel × χ²"] = errs["pixel"] * scale
+    errs["pipeline"] = pipe
+    sb = ok["host_sb"].to_numpy(dtype=float)
+    out = []
+    for name, e in errs.items():
+        pull = resid / e
+        by = []
+        for lo, hi in zip(SB_BINS[:-1], SB_BINS[1:], strict=True):
+            sel = (sb >= lo) & (sb < hi) if math.isfinite(hi) else (sb >= lo)
+            by.append(pull_stats(pull[sel])["std"])
+        out.append({"name": name, "pull": pull_stats(pull), "by_host": by})
+    return out
 
 
 def check_targets(s: dict, fs: dict | None = None) -> list[tuple[str, str, bool]]:
@@ -625,6 +662,20 @@ def report_markdown(results: Mapping[str, dict], meta: Mapping, plots: Mapping[s
     row("field-star zeropoint − header [mmag]: median (per band)", lambda r: (
         f"{r['field_stars']['median_mmag']:+.1f} (" + ", ".join(f"{b} {v:+.1f}" for b, v in r["field_stars"]["by_band"].items()) + f"; {r['field_stars']['n_images']} images)")
         if r.get("field_stars") and r["field_stars"].get("n_images") else "not measured")
+    if all(results[n]["summary"].get("error_models") for n in names):
+        L += ["", "### Pull σ with each stage of the error model", "",
+              "The same fluxes divided by: `pixel` = the error from the difference's per-pixel "
+              "variance (`flux_err_pixel`); `before χ²` = `flux_err` without the χ² scaling "
+              "(romandia: propagated with the covariances); `pixel × χ²` = `pixel` times "
+              "sqrt(max(1, χ²_ν)) of the fit; `pipeline` = `flux_err` as written. Per host surface "
+              "brightness at the SN [AB mag/arcsec²]: pull σ.", "",
+              "| run | error | pull σ (robust) | "
+              + " | ".join(_edges(lo, hi) for lo, hi in zip(SB_BINS[:-1], SB_BINS[1:], strict=True)) + " |",
+              "|---|---|---|" + "---|" * (len(SB_BINS) - 1)]
+        for n in names:
+            for e in results[n]["summary"]["error_models"]:
+                L.append(f"| {n} | {e['name']} | {e['pull']['std']:.3f} ({e['pull']['robust']:.3f}) | "
+                         + " | ".join(_f(v, "{:.2f}") for v in e["by_host"]) + " |")
     L += ["", "### χ²/dof of each lightcurve against its truth curve", "",
           "| SN | band | host SB | peak S/N | " + " | ".join(f"{n}: N, χ²/dof" for n in names) + " |",
           "|---|---|---|---|" + "---|" * len(names)]
@@ -670,8 +721,12 @@ def _machine() -> str:
 
 def analyze(sims_dir, workdir, field_stars: bool = True, max_zp_images: int | None = None) -> tuple[pd.DataFrame, dict, dict | None]:
     """Rows with truth, their summary and (optionally) field-star zeropoints of one run."""
+    import yaml
+
     df = attach_truth(load_rows(Path(workdir) / "results" / "lc_out_dir"), sims_dir)
-    s = summarize(df)
+    cfg_file = Path(workdir) / "config.yaml"
+    cfg = yaml.safe_load(cfg_file.read_text()) if cfg_file.is_file() else {}
+    s = summarize(df, chi2_scaled=bool(((cfg or {}).get("photometry") or {}).get("chi2_scaling", True)))
     fs = None
     if field_stars:
         fs = field_star_zeropoints(df, sims_dir, Path(workdir) / "results" / "dia_out_dir",

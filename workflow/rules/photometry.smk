@@ -17,5 +17,6 @@ rule photometry:
         radec=object_radec,
         meta=pair_meta,
         phot=config["photometry"],
+        resample_kernel=config["resample_kernel"],
     script:
         "../../scripts/photometry.py"

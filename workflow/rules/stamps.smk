@@ -1,7 +1,8 @@
 rule stamps:
-    """Cutouts at the object of the science, aligned template, difference and variance."""
+    """Cutouts at the object: science, aligned template, difference, variances."""
     input:
         sci=f"{DIA}/sky/{{sci}}.fits",
+        tmpl=f"{DIA}/sky/{{tmpl}}.fits",
         aligned=f"{DIA}/align/{{sci}}--{{tmpl}}.fits",
         diff=f"{DIA}/subtract/{{sci}}--{{tmpl}}.fits",
     output:
