@@ -39,13 +39,21 @@ def _kernel(sigma, n=15):
     return k / k.sum()
 
 
-def test_propagated_variance_matches_monte_carlo():
-    """Var F from the propagation = the scatter of F over noise realisations of both inputs,
-    where the per-pixel variance image (which drops the covariances) is measurably low."""
+def _delta():
+    k = np.zeros((3, 3))
+    k[1, 1] = 1.0
+    return k
+
+
+@pytest.mark.parametrize("smooth", [False, True], ids=["delta-kernels", "psf-kernels"])
+def test_propagated_variance_matches_monte_carlo(smooth):
+    """Var F from the propagation = the scatter of F over noise realisations of both inputs
+    (through the real resampling and kernels).  With δ kernels the only covariance is the
+    resampled template's, which the per-pixel variance image drops: it is ~15 % low."""
     rng = np.random.default_rng(7)
     shape = (48, 48)
     xs, ys = _rotated_map(shape, 33.0, (0.5, 0.5))  # half-pixel phase: most covariance
-    k_sci, k_tmpl = _kernel(0.9), _kernel(0.7)
+    k_sci, k_tmpl = (_kernel(0.9), _kernel(0.7)) if smooth else (_delta(), _delta())
     sig_s, sig_t = 2.0, 3.0
     a = estimator_weights(_kernel(1.0, 21), np.ones(shape), 24.0, 24.0, fit_shape=5)
     vt_src = np.full((64, 64), sig_t**2)
@@ -57,12 +65,10 @@ def test_propagated_variance_matches_monte_carlo():
         fl.append(np.sum(a * (fft_convolve(s, k_sci) - fft_convolve(t, k_tmpl))))
     mc = float(np.var(fl))
     assert prop["var"] == pytest.approx(mc, rel=0.12)  # MC error ~3.7 %
-    # the per-pixel variance image ignores the resampled template's covariance
-    vpix = fft_convolve(np.full(shape, sig_s**2), k_sci**2) + fft_convolve(
-        resample_variance(vt_src, xs, ys)[0], k_tmpl**2
-    )
-    per_pixel = float(np.sum(a * a * vpix))
-    assert per_pixel < 0.85 * prop["var"]
+    if not smooth:
+        vpix = sig_s**2 + resample_variance(vt_src, xs, ys)[0]
+        per_pixel = float(np.sum(a * a * vpix))
+        assert 0.75 * prop["var"] < per_pixel < 0.92 * prop["var"]
 
 
 def test_estimator_weights_reproduce_the_fitted_flux():
