@@ -2,13 +2,17 @@
 one band, 10 epochs each incl. 2 pre-explosion ones = 30 measurements) run through the real
 workflow, every flux compared with the simulator's truth.
 
-The bounds are loose enough to hold for any noise realisation of this size (30 pulls: the
-sample std of unit-Gaussian pulls is within 0.75-1.25 at ~99 %; the median bias at S/N >= 20
-has an error ~0.5 %) and tight enough to catch what the validation found and fixed: the
-ICRS/FK5 pixel offset (1-3 % flux errors, pulls to +-5), the under-determined SFFT kernel
-(garbage differences, pulls to +-9, NaN differences), the data-dependent weights and smoothed
-variance (bright-SN errors 2x too small).  The full validation is `make validate`
-(docs/validation.md).
+The bounds are loose enough to hold for any noise realisation of this size and tight enough to
+catch what the validation found and fixed: the ICRS/FK5 pixel offset (1-3 % flux errors, pulls
+to +-5), the under-determined SFFT kernel (garbage differences, pulls to +-9, NaN differences),
+the data-dependent weights and smoothed variance (bright-SN errors 2x too small, pull std ~2).
+The pull bounds are the 0.5 % / 99.5 % quantiles of each statistic for unit-Gaussian pulls
+with the run's shape (3 lightcurves x 10 epochs) and the correlation the full validation
+measures between the epochs of one lightcurve (they share one template's noise: intra-class
+correlation 0.33 on the 400 measurements of docs/validation.md), computed below by a seeded
+Monte Carlo. For 30 such pulls the sample std lies in ~0.60-1.46 (not 0.75-1.25: that holds
+only for 30 independent pulls, and only at ~97 %). The median bias at S/N >= 20 has an error
+~0.5 %. The full validation is `make validate` (docs/validation.md).
 """
 
 import math
@@ -38,11 +42,41 @@ def test_all_rows_measured(run):
     assert s["n_failed"] == 0, s["failures"]
 
 
+# Epochs of one lightcurve share the template's noise: the full validation's intra-lightcurve
+# correlation of the pulls (docs/validation.md, 20 SNe x 2 bands x 10 epochs).
+PULL_CORRELATION = 0.33
+
+
+def pull_bounds(n_lc: int, n_epochs: int, rho: float = PULL_CORRELATION, q: float = 0.005,
+                draws: int = 40000) -> dict:
+    """(lo, hi) quantiles of the pull std, robust σ and |mean| for unit-Gaussian pulls in
+    ``n_lc`` groups of ``n_epochs`` with intra-group correlation ``rho`` (seeded)."""
+    rng = np.random.default_rng(20261124)
+    e = rng.standard_normal((draws, n_lc, n_epochs))
+    g = rng.standard_normal((draws, n_lc, 1))
+    p = (np.sqrt(1 - rho) * e + np.sqrt(rho) * g).reshape(draws, -1)
+    std = p.std(axis=1, ddof=1)
+    robust = 1.4826 * np.median(np.abs(p - np.median(p, axis=1, keepdims=True)), axis=1)
+    mean = np.abs(p.mean(axis=1))
+    return {"std": tuple(np.quantile(std, [q, 1 - q])),
+            "robust": tuple(np.quantile(robust, [q, 1 - q])),
+            "mean": float(np.quantile(mean, 1 - 2 * q))}
+
+
+def test_pull_bounds_reject_what_the_validation_fixed():
+    b = pull_bounds(3, 10)
+    assert 0.55 < b["std"][0] < 0.7 and 1.3 < b["std"][1] < 1.6, b
+    assert b["std"][1] < 2.0  # bright-SN errors 2x too small: pull std ~2 must fail
+    assert b["mean"] < 1.2, b  # a +-5 pull offset must fail
+
+
 def test_pulls_are_unit_gaussian(run):
     p = run["romandia"]["summary"]["pull"]
-    assert 0.75 <= p["std"] <= 1.3, p
-    assert 0.7 <= p["robust"] <= 1.35, p
-    assert abs(p["mean"]) <= 4.0 / math.sqrt(p["n"]) + 0.15, p
+    assert p["n"] == 30
+    b = pull_bounds(3, 10)
+    assert b["std"][0] <= p["std"] <= b["std"][1], (p, b)
+    assert b["robust"][0] <= p["robust"] <= b["robust"][1], (p, b)
+    assert abs(p["mean"]) <= b["mean"], (p, b)
 
 
 def test_no_bias_at_high_snr(run):
