@@ -127,3 +127,25 @@ def test_statistics_helpers():
     st = V.pull_stats(x)
     assert st["n"] == 20000 and abs(st["mean"]) < 0.03 and st["std"] == pytest.approx(1, abs=0.02)
     assert math.isnan(V.robust_sigma([])) and V.pull_stats([])["n"] == 0
+
+
+def test_error_model_pulls_divide_the_same_fluxes_by_each_stage():
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    n = 20000
+    truth = rng.uniform(0, 1000, n)
+    df = pd.DataFrame({"flux_true": truth, "flux": truth + rng.normal(size=n),  # true error 1
+                       "flux_err_pixel": 0.5, "chi2_red": 2.25, "flux_err": 1.0,  # scale 1.5
+                       "host_sb": np.where(np.arange(n) % 2, 22.0, 26.0)})
+    df["ratio"] = df["flux"] / df["flux_true"]  # as attach_truth
+    got = {e["name"]: e for e in V.error_model_pulls(df, chi2_scaled=True)}
+    want = {"pixel": 2.0, "before χ²": 1.5, "pixel × χ²": 4 / 3, "pipeline": 1.0}
+    assert list(got) == list(want)
+    for name, std in want.items():
+        assert got[name]["pull"]["std"] == pytest.approx(std, rel=0.02), name
+        by = got[name]["by_host"]  # SB bins <21, 21-23, 23-25, 25-27, >=27
+        assert math.isnan(by[0]) and by[1] == pytest.approx(std, rel=0.03), (name, by)
+    # an unscaled per-pixel run (phrosty's configuration): stages equal to `pixel` are left out
+    df["flux_err"] = df["flux_err_pixel"]
+    assert [e["name"] for e in V.error_model_pulls(df, chi2_scaled=False)] == ["pixel", "pixel × χ²"]

@@ -290,8 +290,10 @@ def error_model_pulls(ok: pd.DataFrame, chi2_scaled: bool = True) -> list[dict]:
     ``before χ²``: ``flux_err`` without the run's χ² scaling (when ``chi2_scaled``; by default
     the error propagated with the covariances, :mod:`romandia.errorprop`); ``pixel × χ²``:
     ``flux_err_pixel`` times :func:`romandia.photometry.chi2_error_scale`; ``pipeline``:
-    ``flux_err`` as written.  Each entry: ``name``, ``pull`` (:func:`pull_stats`) and
-    ``by_host`` (pull σ per :data:`SB_BINS` bin).  Empty without a ``flux_err_pixel`` column.
+    ``flux_err`` as written.  A stage whose errors equal an earlier one's (e.g. all four when
+    the run used ``flux_err: pixel`` without χ² scaling) is left out.  Each entry: ``name``,
+    ``pull`` (:func:`pull_stats`) and ``by_host`` (pull σ per :data:`SB_BINS` bin, as
+    :func:`binned_stats`).  Empty without a ``flux_err_pixel`` column.
     """
     from romandia.photometry import chi2_error_scale
 
@@ -304,14 +306,13 @@ def error_model_pulls(ok: pd.DataFrame, chi2_scaled: bool = True) -> list[dict]:
     errs["before χ²"] = pipe / scale if chi2_scaled else pipe
     errs["pixel × χ²"] = errs["pixel"] * scale
     errs["pipeline"] = pipe
-    sb = ok["host_sb"].to_numpy(dtype=float)
-    out = []
+    out, seen = [], []
     for name, e in errs.items():
+        if any(np.array_equal(e, s, equal_nan=True) for s in seen):
+            continue
+        seen.append(e)
         pull = resid / e
-        by = []
-        for lo, hi in zip(SB_BINS[:-1], SB_BINS[1:], strict=True):
-            sel = (sb >= lo) & (sb < hi) if math.isfinite(hi) else (sb >= lo)
-            by.append(pull_stats(pull[sel])["std"])
+        by = [b["pull_std"] for b in binned_stats(ok.assign(pull=pull), "host_sb", SB_BINS)]
         out.append({"name": name, "pull": pull_stats(pull), "by_host": by})
     return out
 
