@@ -10,13 +10,17 @@ so the model needs no interpolation.
 The flux error is propagated exactly to the science and original template pixels
 (romandia.errorprop, with covariances) unless ``photometry.flux_err: pixel``, then scaled by
 ``sqrt(max(1, chi2_red))`` unless ``photometry.chi2_scaling: false``.
+
+Then the field-star calibration of the science image with this template (rule calibrate,
+romandia.calibration) divides the flux and adds its error in quadrature; ``flux_uncal`` and
+``flux_err_uncal`` keep the values before it, ``calib_*`` say what was applied or why not.
 """
 
 import json
 
 import numpy as np
 
-from romandia import checks, errorprop, io, lightcurve, photometry, resample, runner
+from romandia import calibration, checks, errorprop, io, lightcurve, photometry, resample, runner
 from romandia.constants import zeropoint
 from romandia.convolve import kernel_convolve
 from romandia.errors import DataError
@@ -27,6 +31,9 @@ def measure(log):
     meta = dict(sm.params.meta)
     ra, dec = sm.params.radec
     meta.update(oid=int(sm.wildcards.oid), ra=ra, dec=dec)
+    cal = read_calibration(sm)
+    meta.update(calib_ratio=cal.get("ratio", np.nan), calib_ratio_err=cal.get("ratio_err", np.nan),
+                calib_nstars=int(cal.get("n_stars", 0)), calib_status=cal["status"])
     try:
         err = io.first_failure(sm.input)
         if err:
@@ -67,6 +74,10 @@ def measure(log):
             res["flux_err"] = propagated_error(st, sub, psf_eff, x, y, p, sm.params.resample_kernel, log)
         if p["chi2_scaling"]:
             res["flux_err"] *= photometry.chi2_error_scale(res["chi2_red"])
+        res["flux_uncal"], res["flux_err_uncal"] = res["flux"], res["flux_err"]
+        if sm.params.calibration["apply"]:
+            res["flux"], res["flux_err"] = calibration.apply(res["flux"], res["flux_err"], cal)
+        meta.update(flux_uncal=res["flux_uncal"], flux_err_uncal=res["flux_err_uncal"])
         log.info("photometry: %s", {k: res[k] for k in
                                     ("flux", "flux_err", "flux_err_pixel", "chi2_red", "aperture_sum")})
         row = lightcurve.make_row(res, meta)
@@ -75,6 +86,17 @@ def measure(log):
         row = lightcurve.failed_row(meta, err.stage, err.reason)
     with io.atomic_output(sm.output[0]) as tmp:
         tmp.write_text(json.dumps(row, indent=1, sort_keys=True, allow_nan=True) + "\n")
+
+
+def read_calibration(sm) -> dict:
+    """This pair's calibration (rule calibrate), or why there is none."""
+    if not sm.input.calib:
+        return {"status": "off (calibration.enabled: false)"}
+    cals = json.loads(open(sm.input.calib[0]).read())
+    cal = cals.get(sm.wildcards.tmpl) or {"status": f"unmeasured: template {sm.wildcards.tmpl} not calibrated"}
+    if cal["status"] == "measured" and not sm.params.calibration["apply"]:
+        cal = dict(cal, status="measured, not applied (calibration.apply: false)")
+    return cal
 
 
 def propagated_error(st, sub, psf_eff, x, y, p, kernel, log):

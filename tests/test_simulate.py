@@ -258,7 +258,7 @@ def test_aperture_photometry_of_isolated_stars(runs):
             if ((dist < 25) & (others["realized_flux"] > 0.001 * st["flux"])).any():
                 continue
             flux_ap = aperture_photometry(src, CircularAperture((x, y), r))["aperture_sum"][0]
-            psf = roman_psf_stamp(hdr["FILTER"], hdr["SCA_NUM"], x, y, hdr, size=129)
+            psf = roman_psf_stamp(hdr["FILTER"], hdr["SCA_NUM"], x, y, hdr, size=129, oversample=None)
             ee = aperture_photometry(psf, CircularAperture((64, 64), r))["aperture_sum"][0]
             ratios.append(flux_ap / ee / st["flux"])
     assert len(ratios) >= 3
@@ -353,8 +353,8 @@ def test_roman_psf_stamp_properties(runs):
     assert (p * xx).sum() / p.sum() == pytest.approx(32, abs=0.2)
     assert (p * yy).sum() / p.sum() == pytest.approx(32, abs=0.2)
     assert 0.95 < p.sum() < 0.99                   # unit total flux, not renormalised
-    full = roman_psf_stamp("H158", hdr["SCA_NUM"], 100.3, 120.7, hdr)
-    assert full.shape[0] % 2 == 1 and 0.998 < full.sum() < 1.002
+    full = roman_psf_stamp("H158", hdr["SCA_NUM"], 100.3, 120.7, hdr, oversample=None)
+    assert full.shape[0] % 2 == 1 and 0.995 < full.sum() < 1.002
     # same stamp from a galsim SCA-frame WCS + offset, and via the interpolated path
     wcs, off = sca_wcs_from_header(hdr)
     raw = galsim.GSFitsWCS(header=dict(hdr))
@@ -362,8 +362,8 @@ def test_roman_psf_stamp_properties(runs):
     np.testing.assert_allclose(p2, p, atol=1e-12)
     p3 = roman_psf_stamp("H158", hdr["SCA_NUM"], 100.3 + off[0], 120.7 + off[1], wcs, size=65)
     np.testing.assert_allclose(p3, p, atol=1e-12)
-    p4 = roman_psf_stamp("H158", hdr["SCA_NUM"], 100.3, 120.7, hdr, size=65, oversample=4)
-    assert np.abs(p4 - p).max() < 0.01 * p.max()
+    p4 = roman_psf_stamp("H158", hdr["SCA_NUM"], 100.3, 120.7, hdr, size=65, oversample=None)
+    assert np.abs(p4 - p).max() < 1e-3 * p.max()
     # an astropy WCS of the file + the SCA offset, and a header without ROMX0 (GS_XMIN used)
     p5 = roman_psf_stamp("H158", hdr["SCA_NUM"], 100.3, 120.7, WCS(hdr), size=65, sca_offset=off)
     np.testing.assert_allclose(p5, p, atol=1e-9)

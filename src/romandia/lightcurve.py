@@ -85,6 +85,12 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "local_bkg",
     "chi2_red",
     "flux_err_pixel",
+    "flux_uncal",
+    "flux_err_uncal",
+    "calib_ratio",
+    "calib_ratio_err",
+    "calib_nstars",
+    "calib_status",
 )
 
 #: Column dtype: ``"float64"``, ``"int64"``, ``"bool"`` or ``"str"`` (pandas object of str,
@@ -120,6 +126,12 @@ DTYPES: dict[str, str] = {
     "local_bkg": "float64",
     "chi2_red": "float64",
     "flux_err_pixel": "float64",
+    "flux_uncal": "float64",
+    "flux_err_uncal": "float64",
+    "calib_ratio": "float64",
+    "calib_ratio_err": "float64",
+    "calib_nstars": "int64",
+    "calib_status": "str",
 }
 
 #: Units written to the parquet metadata ('' = dimensionless / not applicable).
@@ -140,6 +152,8 @@ UNITS: dict[str, str] = {
     "flux_true": "count",
     "aperture_sum_err": "count",
     "flux_err_pixel": "count",
+    "flux_uncal": "count",
+    "flux_err_uncal": "count",
     "local_bkg": "count/pix",
 }
 

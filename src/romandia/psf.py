@@ -7,9 +7,15 @@ in the pixel frame of the image (pixel response included), drawn for unit *total
 Providers (config ``psf.type``):
 
 ``galsim``
-    ``galsim.roman`` for the image's band, SCA and SCA position, in the image's local WCS
-    (so the PSF rotates with the roll angle) — what phrosty's ``ou24PSF`` gives.  It is the
-    same model the simulator draws with.
+    OU2024's effective PSF (:mod:`romandia.simulate.psf`): ``galsim.roman`` Cycle-9 optics for
+    the image's band, SCA and SCA position in the image's local WCS (so it rotates with the roll
+    angle), chromatic over ``n_waves`` = 5 wavelengths for a point source of SED ``sed``
+    (default flat in photons per nm, as phrosty's ``ou24PSF``), convolved with roman_imsim's charge
+    diffusion (``charge_diffusion: true``) and the pixel.  Params (config ``psf.params``):
+    ``n_waves`` (null: monochromatic), ``sed``, ``charge_diffusion``, ``pupil_bin`` (8),
+    ``oversample`` (4: stamps from a cached oversampled image of the PSF at that position;
+    null: direct drawing, ~1 s a stamp), ``width_scale`` and ``mirror`` (deliberate model
+    errors for validation only).
 ``gaussian``
     A circular Gaussian of ``sigma`` [px] (or ``fwhm``), integrated over pixels.
 ``file``
@@ -114,7 +120,8 @@ def psf_stamp(
         Provider (config ``psf.type``).
     params : dict
         Provider parameters (config ``psf.params``): ``size`` (odd stamp side, px) for all;
-        ``sigma``/``fwhm`` [px] for gaussian; ``path`` for file.
+        ``sigma``/``fwhm`` [px] for gaussian; ``path`` for file; the model keys of
+        :class:`romandia.simulate.psf.PSFModel` and ``oversample`` for galsim.
     header : astropy.io.fits.Header
         The image header (band, SCA, WCS, cutout origin ``ROMX0``/``ROMY0``).
     x, y : float
@@ -150,9 +157,11 @@ def psf_stamp(
 
                 stamp = shift(stamp, (dy, dx), order=3, mode="constant")
         elif kind == "galsim":
-            from .simulate.psf import roman_psf_stamp
+            from .simulate.psf import DEFAULT_OVERSAMPLE, PSFModel, roman_psf_stamp
 
-            stamp = roman_psf_stamp(band, sca, x, y, header, size=size or 41, offset=(dx, dy))
+            stamp = roman_psf_stamp(band, sca, x, y, header, size=size or 41, offset=(dx, dy),
+                                    oversample=params.get("oversample", DEFAULT_OVERSAMPLE),
+                                    model=PSFModel.from_params(params))
         else:
             raise ValueError(f"unknown PSF type '{kind}'; use one of {PSF_TYPES}")
     except DataError:

@@ -98,6 +98,35 @@ def pair_meta(wildcards):
     }
 
 
+def science_templates(wildcards):
+    """Templates paired with a science image (sorted keys)."""
+    return sorted({t for s, t in PLAN.pairs.values() if s == wildcards.sci})
+
+
+def calibrate_inputs(wildcards):
+    ts = science_templates(wildcards)
+    return {
+        "sci": f"{DIA}/sky/{wildcards.sci}.fits",
+        "diffs": [f"{DIA}/subtract/{wildcards.sci}--{t}.fits" for t in ts],
+        "aligned": [f"{DIA}/align/{wildcards.sci}--{t}.fits" for t in ts],
+    }
+
+
+def star_catalog(wildcards):
+    """The OU2024 truth catalogue of a science image (calibration.stars: truth)."""
+    from romandia.ou2024 import truth_relpath
+
+    e = PLAN.images[wildcards.sci]
+    return str(PLAN.sims_dir / "truth" / truth_relpath(e.band, e.observation_id, e.sca))
+
+
+def calibration_input(wildcards):
+    """The science image's calibration, when it is measured."""
+    if not config["calibration"]["enabled"]:
+        return []
+    return [f"{DIA}/calib/{wildcards.sci}.json"]
+
+
 def object_photometry(wildcards):
     return [
         f"{DIA}/phot/{wildcards.oid}/{pair}.json"

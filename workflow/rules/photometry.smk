@@ -5,6 +5,7 @@ rule photometry:
         diff=f"{DIA}/subtract/{{sci}}--{{tmpl}}.fits",
         aligned=f"{DIA}/align/{{sci}}--{{tmpl}}.fits",
         sci_psf=f"{DIA}/psf/{{sci}}/{{oid}}.fits",
+        calib=calibration_input,
     output:
         f"{DIA}/phot/{{oid}}/{{sci}}--{{tmpl}}.json",
     log:
@@ -17,6 +18,7 @@ rule photometry:
         radec=object_radec,
         meta=pair_meta,
         phot=config["photometry"],
+        calibration=config["calibration"],
         resample_kernel=config["resample_kernel"],
     script:
         "../../scripts/photometry.py"

@@ -47,6 +47,9 @@ SCHEMA: dict[str, Any] = {
                         "oversample": {"type": "integer", "minimum": 1, "maximum": 8},
                         "box_arcsec": {"type": "number", "minimum": 2, "maximum": 30},
                         "grid": {"type": ["integer", "null"], "minimum": 1, "maximum": 8},
+                        "n_waves": {"type": ["integer", "null"], "minimum": 0, "maximum": 50},
+                        "sed": {"type": "string"},
+                        "charge_diffusion": {"type": "boolean"},
                     },
                 },
                 "sky": {
@@ -196,7 +199,8 @@ DEFAULTS: dict[str, Any] = {
         "noiseless": False,
         "gzip_level": 1,
         "list_margin": 20,
-        "psf": {"pupil_bin": 8, "oversample": 4, "box_arcsec": 7.04, "grid": None},
+        "psf": {"pupil_bin": 8, "oversample": 6, "box_arcsec": 7.04, "grid": None,
+                "n_waves": 5, "sed": "flat", "charge_diffusion": True},
         "sky": {"force_cvz": True, "stray_light": True, "thermal": True},
     },
     "scene": {

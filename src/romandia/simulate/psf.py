@@ -1,24 +1,45 @@
-"""galsim.roman PSFs shared by the simulator and the workflow's galsim PSF provider.
+"""The effective PSF OU2024 drew with, shared by the simulator and the workflow's galsim provider.
 
-The PSF is ``galsim.roman.getPSF(sca, band, SCA_pos, pupil_bin, wcs=..., wavelength=bandpass)``:
-the Cycle-9 optical model, **monochromatic at the band's effective wavelength** (no colour
-dependence), interpolated in aberrations across the SCA and rotated into world coordinates by the
-local WCS, so it varies with band, SCA, position and roll angle.  It contains no pixel response;
-drawing with ``method='auto'`` convolves with the pixel.
+OU2024 (``shared/data/ou2024/tds.yaml``, roman_imsim) drew every object through
+``roman_psf`` with ``n_waves: 5`` and the ``ChargeDiff`` photon operator.  The effective PSF
+of a point source here is the same chain, written with galsim directly:
 
-Two drawing paths exist and both are used by the simulator:
+``Convolve(getPSF(sca, band, SCA_pos, pupil_bin, wcs, n_waves) x SED,
+ChargeDiff, Pixel)`` drawn through the band's bandpass,
 
-* **direct** (:func:`roman_psf_stamp` with ``oversample=None``, and the SN injection in
-  :func:`draw_point_source`): the galsim optical PSF itself, FFT-drawn with the pixel response.
-  This is the reference path the pipeline should use, because SNe are drawn exactly like this.
-* **interpolated** (``oversample=k``; :func:`psf_interpolated_image`): the optical PSF convolved
-  with the (locally distorted) pixel, drawn ``k`` times oversampled in a ``box_arcsec`` box and
-  wrapped as a ``galsim.InterpolatedImage``, then drawn with ``method='no_pixel'``.  Stars
-  (real-space interpolation, ~0.5 ms each) and galaxies (FFT convolution) are drawn with a small
-  grid of these per image.  The box truncates the far wings: the flux outside it is simply not
-  drawn (0.7-1.0 % in R062, 2.2 % in H158, 2.9 % in K213 for the default 7.04" box; never
-  renormalised), while the core, where apertures and PSF fits look, is unchanged (< 0.3 % of
-  the peak).
+* **optics**: ``galsim.roman.getPSF`` (Cycle-9 pupil and aberrations interpolated across the
+  SCA), rotated into world coordinates by the local WCS, so it varies with band, SCA, position
+  and roll angle; chromatic (``InterpolatedChromaticObject`` over ``n_waves`` wavelengths) or,
+  with ``n_waves=None``, monochromatic at the band's effective wavelength (romandia before
+  December 2026: 14-20 % low PSF-fit fluxes on OU2024-like data, docs/validation.md);
+* **SED**: flat in photons per nm by default (snappl's ``Flat_SED``, what phrosty's ``ou24PSF``
+  uses); others by name (:func:`sed`);
+* **charge diffusion**: roman_imsim's ``ChargeDiff`` moves each photon by a draw from three
+  Gaussians (weights 0.17519, 0.53146, 0.29335; sigmas 0.4522, 0.8050, 1.4329 x 0.3279 px) in
+  the *pixel* frame; as a profile that is the normalised sum of those Gaussians, mapped to the
+  sky through the local WCS (:func:`charge_diffusion_kernel`);
+* **pixel response**: the unit pixel through the local WCS (its true shape on the sky).
+
+:class:`PSFModel` holds these choices plus two deliberate perturbations the validation uses to
+test a pipeline whose PSF model is wrong: ``width_scale`` (dilates the optical PSF) and
+``mirror`` (flips the optical PSF about the SCA x axis, what galsim 2.8.5's "Flip to WFI
+coords", GalSim PR #1363, does to the pupil relative to 2.8.4, the version OU2024 used).
+
+Two drawing paths:
+
+* **direct** (``oversample=None`` in :func:`roman_psf_stamp`; SN injection in
+  :func:`draw_point_source`): the chromatic profile drawn through the bandpass at the stamp
+  (0.16 s for a 41-px stamp, ~1 s for a 319-px SN stamp, after the optics).
+* **interpolated** (``oversample=k``, the default of :func:`roman_psf_stamp`): the effective
+  profile drawn once ``k`` times oversampled in a ``box_arcsec`` box and wrapped as a
+  ``galsim.InterpolatedImage``, cached per (band, SCA, position, local WCS, model)
+  (:func:`effective_interpolated_image`: 0.07-0.15 s to build at ``k = 6``, < 1 ms per later
+  stamp); it matches the direct draw to < 3e-4 of the peak inside the box
+  (tests/test_psf_model.py).  The chromatic optics (``getPSF`` with ``n_waves=5``) cost
+  0.2-0.3 s per position and are the bulk of a PSF's cost.  The box
+  truncates the far wings (0.7-1.0 % of the flux in R062, 2.2 % in H158 outside 7.04"):
+  stamps drawn from it are exact only inside the box, which holds the workflow's 41-px stamps
+  and every star of the simulator's grid.
 
 Pixel coordinates: functions take **0-based** positions in the frame of the WCS they are given
 (:data:`romandia` convention).  galsim's ``SCA_pos`` is 1-based and in full-SCA coordinates; a
@@ -32,8 +53,10 @@ Importing this module only imports galsim; the bandpasses are loaded on first us
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from collections.abc import Mapping
 
 import galsim
 import galsim.roman as groman
@@ -43,15 +66,142 @@ import numpy as np
 PIXEL_SCALE = groman.pixel_scale
 #: Default pupil binning for getPSF (8: 0.1-0.4 s per PSF; 4 is ~5x slower, see simulation.md).
 DEFAULT_PUPIL_BIN = 8
-#: Default oversampling and box of the interpolated (grid) PSFs.
-DEFAULT_OVERSAMPLE = 4
+#: Default oversampling and box of the interpolated (grid) PSFs.  6: the interpolated PSF
+#: matches the direct draw to 2.6e-4 (R062) / 4e-5 (H158) of the peak; 4 (romandia before
+#: December 2026): 1.7e-3 / 4.3e-4 (R062's bluest light is barely Nyquist-sampled at 4x).
+DEFAULT_OVERSAMPLE = 6
 DEFAULT_BOX_ARCSEC = 7.04
+#: roman_imsim's ChargeDiff (photonOps.py): weights and sigmas [px] of its three Gaussians.
+CHARGE_DIFFUSION_WEIGHTS = (0.17519, 0.53146, 0.29335)
+CHARGE_DIFFUSION_SIGMAS = tuple(f * 0.3279 for f in (0.4522, 0.8050, 1.4329))
+#: Names :func:`sed` accepts besides ``blackbody:<T in K>``.
+SED_NAMES = ("flat", "flat_fnu", "flat_flambda", "vega")
+
+
+@dataclasses.dataclass(frozen=True)
+class PSFModel:
+    """How the effective PSF is made; the defaults are OU2024's.
+
+    Attributes
+    ----------
+    n_waves : int or None
+        Wavelengths of the chromatic interpolation (OU2024: 5); ``None`` or 0: monochromatic at
+        the band's effective wavelength.
+    sed : str
+        SED of the point source (:func:`sed`); ignored when monochromatic.
+    charge_diffusion : bool
+        Convolve with roman_imsim's charge diffusion (OU2024: yes).
+    pupil_bin : int
+        Pupil-plane binning of ``getPSF`` (8).
+    width_scale : float
+        Dilation of the optical PSF (1: none).  Only for tests of model errors.
+    mirror : bool
+        Mirror the optical PSF about the SCA x axis (galsim 2.8.5's orientation relative to
+        OU2024's 2.8.4).  Only for tests of model errors.
+    """
+
+    n_waves: int | None = 5
+    sed: str = "flat"
+    charge_diffusion: bool = True
+    pupil_bin: int = DEFAULT_PUPIL_BIN
+    width_scale: float = 1.0
+    mirror: bool = False
+
+    @classmethod
+    def from_params(cls, params: Mapping | None, where: str = "psf.params") -> PSFModel:
+        """A model from config keys (the fields' names); other keys are ignored.
+
+        Raises ``ValueError`` naming ``where.<key>`` for a value of the wrong kind.
+        """
+        p = dict(params or {})
+        kw = {}
+        for f in dataclasses.fields(cls):
+            if f.name in p and p[f.name] is not None:
+                kw[f.name] = p[f.name]
+            elif f.name == "n_waves" and "n_waves" in p:
+                kw["n_waves"] = None
+        try:
+            m = cls(**kw)
+            m.validate()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        return m
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field that is out of range."""
+        if self.n_waves is not None and (not isinstance(self.n_waves, int) or self.n_waves < 0):
+            raise ValueError(f"n_waves must be a non-negative integer or null, got {self.n_waves!r}")
+        if self.pupil_bin not in (1, 2, 4, 8):
+            raise ValueError(f"pupil_bin must be 1, 2, 4 or 8, got {self.pupil_bin!r}")
+        if not (isinstance(self.width_scale, (int, float)) and 0.5 <= self.width_scale <= 2.0):
+            raise ValueError(f"width_scale must be a number in [0.5, 2], got {self.width_scale!r}")
+        if not isinstance(self.charge_diffusion, bool) or not isinstance(self.mirror, bool):
+            raise ValueError("charge_diffusion and mirror must be true or false")
+        if self.chromatic:
+            sed(self.sed)  # raises for an unknown name
+
+    @property
+    def chromatic(self) -> bool:
+        return bool(self.n_waves)
+
+    def describe(self) -> str:
+        """One line for logs and headers."""
+        parts = [f"n_waves={self.n_waves or 'mono'}"]
+        if self.chromatic:
+            parts.append(f"sed={self.sed}")
+        parts.append(f"charge_diffusion={self.charge_diffusion}")
+        if self.width_scale != 1.0:
+            parts.append(f"width_scale={self.width_scale:g}")
+        if self.mirror:
+            parts.append("mirror")
+        return ", ".join(parts)
+
+
+#: romandia's December-2026-and-earlier model: monochromatic, no charge diffusion.
+LEGACY_MODEL = PSFModel(n_waves=None, charge_diffusion=False)
 
 
 @functools.lru_cache(maxsize=1)
 def bandpasses() -> dict:
     """``galsim.roman.getBandpasses(AB_zeropoint=True)``, loaded once (~0.4 s)."""
     return groman.getBandpasses(AB_zeropoint=True)
+
+
+@functools.lru_cache(maxsize=16)
+def sed(name: str) -> galsim.SED:
+    """A point source's SED by name (unnormalised; the flux is set per band when drawing).
+
+    ``flat``: constant in photons per nm (the ``Flat_SED`` of snappl's ``ou24PSF`` and
+    roman_imsim's trivial SED, i.e. what phrosty's ou24PSF draws with); ``flat_fnu``: constant
+    f_nu (AB-flat); ``flat_flambda``: constant f_lambda (bluer); ``vega``: galsim's Vega
+    spectrum; ``blackbody:T``: a Planck spectrum at ``T`` kelvin (e.g. ``blackbody:3500``).
+    The flat ones are analytic: a two-point LookupTable in f_nu would be converted to photons
+    by linear interpolation between its two points, a 0.4 % error in the PSF's peak.
+    """
+    flat = {"flat": "fphotons", "flat_fnu": "fnu", "flat_flambda": "flambda"}
+    if name in flat:
+        return galsim.SED("1", wave_type="nm", flux_type=flat[name])
+    if name == "vega":
+        return galsim.SED("vega.txt", wave_type="nm", flux_type="flambda")
+    if name.startswith("blackbody:"):
+        try:
+            t = float(name.split(":", 1)[1])
+        except ValueError:
+            t = -1.0
+        if not 500.0 <= t <= 1e5:
+            raise ValueError(f"sed '{name}': the temperature must be 500-100000 K, e.g. blackbody:3500")
+        wave = np.linspace(100.0, 3000.0, 2901)  # nm
+        hc_kt = 1.4387769e7 / t  # hc/k in nm K
+        flam = wave**-5 / np.expm1(hc_kt / wave)
+        return galsim.SED(galsim.LookupTable(wave, flam / flam.max(), interpolant="linear"),
+                          wave_type="nm", flux_type="flambda")
+    raise ValueError(f"unknown sed '{name}'; use one of {SED_NAMES} or blackbody:<T>")
+
+
+def charge_diffusion_kernel() -> galsim.GSObject:
+    """roman_imsim's charge diffusion as a profile in **pixel** units (unit flux)."""
+    return galsim.Sum([galsim.Gaussian(sigma=s, flux=w)
+                       for w, s in zip(CHARGE_DIFFUSION_WEIGHTS, CHARGE_DIFFUSION_SIGMAS, strict=True)])
 
 
 def sca_wcs_from_header(header) -> tuple[galsim.GSFitsWCS, tuple[int, int]]:
@@ -101,42 +251,140 @@ def _is_astropy_wcs(obj) -> bool:
 
 def get_psf(band: str, sca: int, sca_pos: galsim.PositionD, wcs: galsim.BaseWCS,
             pupil_bin: int = DEFAULT_PUPIL_BIN) -> galsim.GSObject:
-    """The galsim.roman optical PSF (world coordinates, unit flux, no pixel) at an SCA position.
+    """The monochromatic galsim.roman optical PSF (world coordinates, unit flux, no pixel).
 
-    Parameters
-    ----------
-    band : str
-        Roman band.
-    sca : int
-        SCA 1-18.
-    sca_pos : galsim.PositionD
-        **1-based** full-SCA pixel position (galsim ``SCA_pos``).
-    wcs : galsim.BaseWCS
-        WCS in full-SCA pixel coordinates (its local Jacobian at ``sca_pos`` rotates the PSF).
-    pupil_bin : int
-        Pupil-plane binning (8 default).
+    At the band's effective wavelength; used for stamp sizes and by the benches.  ``sca_pos``
+    is the **1-based** full-SCA position (galsim ``SCA_pos``); ``wcs`` is in full-SCA pixels
+    (its local Jacobian at ``sca_pos`` rotates the PSF).
     """
     return groman.getPSF(int(sca), band, SCA_pos=sca_pos, pupil_bin=int(pupil_bin), wcs=wcs,
                          wavelength=bandpasses()[band])
 
 
-def sn_stamp_size(psf: galsim.GSObject) -> int:
-    """Odd stamp size [pixels] that holds all but < 0.2 % of a direct-drawn galsim.roman PSF.
+def _mirror_matrix(local: galsim.JacobianWCS) -> np.ndarray:
+    """World-frame matrix of a flip of the SCA y axis: J diag(1, -1) J^-1."""
+    j = local.getMatrix()
+    return j @ np.diag([1.0, -1.0]) @ np.linalg.inv(j)
+
+
+def effective_psf(band: str, sca: int, sca_pos: galsim.PositionD, wcs: galsim.BaseWCS,
+                  model: PSFModel = PSFModel()):
+    """The effective PSF of a point source (world coordinates, unit flux in the band).
+
+    Parameters
+    ----------
+    band, sca : str, int
+        Roman band and SCA (1-18).
+    sca_pos : galsim.PositionD
+        **1-based** full-SCA position.
+    wcs : galsim.BaseWCS
+        WCS in full-SCA pixels (or a local Jacobian valid at ``sca_pos``).
+    model : PSFModel
+        Optics, SED, charge diffusion (module docstring).
+
+    Returns
+    -------
+    galsim.GSObject or galsim.ChromaticObject
+        Optics x SED (x charge diffusion) x pixel; draw it with :func:`draw_profile`
+        (``method='no_pixel'``: the pixel is already in).
+    """
+    bp = bandpasses()[band]
+    local = wcs.local(sca_pos)
+    if model.chromatic:
+        optics = groman.getPSF(int(sca), band, SCA_pos=sca_pos, pupil_bin=int(model.pupil_bin),
+                               wcs=wcs, n_waves=int(model.n_waves))
+    else:
+        optics = groman.getPSF(int(sca), band, SCA_pos=sca_pos, pupil_bin=int(model.pupil_bin),
+                               wcs=wcs, wavelength=bp)
+    if model.width_scale != 1.0:
+        optics = optics.dilate(float(model.width_scale))
+    if model.mirror:
+        m = _mirror_matrix(local)
+        optics = optics.transform(m[0, 0], m[0, 1], m[1, 0], m[1, 1])
+    detector = galsim.Pixel(1.0)
+    if model.charge_diffusion:
+        detector = galsim.Convolve(charge_diffusion_kernel(), detector)
+    detector = local.toWorld(detector)
+    if model.chromatic:
+        source = galsim.DeltaFunction() * sed(model.sed).withFlux(1.0, bp)
+        return galsim.Convolve(source, optics, detector)
+    return galsim.Convolve(optics, detector)
+
+
+def draw_profile(prof, band: str, **kwargs) -> galsim.Image:
+    """Draw an effective PSF (:func:`effective_psf`) with ``method='no_pixel'``; chromatic
+    profiles through the band's bandpass."""
+    kwargs.setdefault("method", "no_pixel")
+    if isinstance(prof, galsim.ChromaticObject):
+        return prof.drawImage(bandpasses()[band], **kwargs)
+    return prof.drawImage(**kwargs)
+
+
+def _optical_maxk(band: str, model: PSFModel) -> float:
+    """Upper bound [1/arcsec] of the optical PSF's Fourier support: 2 pi D / lambda_min."""
+    lam = bandpasses()[band].blue_limit * 1e-9  # m
+    return 2.0 * math.pi / (lam / groman.diameter * 206264.806) / float(model.width_scale)
+
+
+def _local_key(local: galsim.JacobianWCS) -> tuple:
+    return tuple(round(float(v), 12) for v in local.getMatrix().ravel())
+
+
+def effective_interpolated_image(band: str, sca: int, sca_pos: galsim.PositionD,
+                                 wcs: galsim.BaseWCS, model: PSFModel = PSFModel(),
+                                 oversample: int = DEFAULT_OVERSAMPLE,
+                                 box_arcsec: float = DEFAULT_BOX_ARCSEC) -> galsim.InterpolatedImage:
+    """The effective PSF drawn ``oversample`` times oversampled in a ``box_arcsec`` box, as an
+    InterpolatedImage (draw with ``method='no_pixel'``); cached per band, SCA, position, local
+    WCS and model.
+
+    Its flux is the fraction of the PSF inside the box (never renormalised): scale it with
+    ``* flux``, never ``withFlux``.
+    """
+    local = wcs.local(sca_pos)
+    return _cached_ii(band, int(sca), round(float(sca_pos.x), 6), round(float(sca_pos.y), 6),
+                      _local_key(local), model, int(oversample), float(box_arcsec))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_ii(band, sca, x, y, jac, model, oversample, box_arcsec):
+    local = galsim.JacobianWCS(*jac)
+    pos = galsim.PositionD(x, y)
+    prof = effective_psf(band, sca, pos, local, model)
+    scale = PIXEL_SCALE / oversample
+    n = int(round(box_arcsec / scale))
+    n += n % 2
+    im = draw_profile(prof, band, nx=n, ny=n, scale=scale)
+    ii = galsim.InterpolatedImage(im, x_interpolant="quintic", normalization="flux", pad_factor=2)
+    # Nothing exists beyond the optical cutoff (D/lambda), but the maxk estimated from the
+    # truncated, interpolated image can exceed it (e.g. 71 vs 48.5 /arcsec in H158 for a pixel
+    # rotated by 50 deg), which doubles the cost of every FFT convolution: cap it.
+    cap = _optical_maxk(band, model)
+    if ii.maxk > cap:
+        ii = galsim.InterpolatedImage(im, x_interpolant="quintic", normalization="flux",
+                                      pad_factor=2, _force_maxk=cap)
+    return ii
+
+
+def sn_stamp_size(band: str, sca: int, sca_pos: galsim.PositionD, wcs: galsim.BaseWCS,
+                  pupil_bin: int = DEFAULT_PUPIL_BIN) -> int:
+    """Odd stamp size [pixels] for a direct-drawn point source.
 
     galsim's optical PSF is computed on a periodic grid of ``2 pi / stepk`` (9.4" in R062 ...
-    31" in K213).  A stamp of 1.5x that (129 px in R062, 215 in Y106, 319 in H158, 423 in K213
-    with ``pupil_bin=8``) holds the unit flux to |1 - sum| < 1e-4 in every band, pixel response
-    included (measured at three positions of SCA 8; see docs/simulator.md).
+    31" in K213 at the effective wavelength).  A stamp of 1.5x that (129 px in R062, 215 in
+    Y106, 319 in H158, 423 in K213 with ``pupil_bin=8``) holds > 99.5 % of the chromatic
+    effective PSF's flux (R062 0.996, H158 0.998; the monochromatic one to 1e-4).
     """
+    psf = get_psf(band, sca, sca_pos, wcs, pupil_bin)
     n = int(math.ceil(1.5 * (2.0 * math.pi / psf.stepk) / PIXEL_SCALE))
     return n + 1 - n % 2
 
 
 def roman_psf_stamp(band: str, sca: int, x: float, y: float, wcs, size: int | None = None,
-                    oversample: int | None = None, pupil_bin: int = DEFAULT_PUPIL_BIN,
+                    oversample: int | None = DEFAULT_OVERSAMPLE,
                     box_arcsec: float = DEFAULT_BOX_ARCSEC, sca_offset=None,
-                    offset=(0.0, 0.0)) -> np.ndarray:
-    """Centred galsim.roman PSF stamp at an image position, in that image's pixel frame.
+                    offset=(0.0, 0.0), model: PSFModel = PSFModel()) -> np.ndarray:
+    """Centred effective PSF stamp at an image position, in that image's pixel frame.
 
     Parameters
     ----------
@@ -154,79 +402,55 @@ def roman_psf_stamp(band: str, sca: int, x: float, y: float, wcs, size: int | No
         ``ROMX0``/``ROMY0`` or ``GS_XMIN``/``GS_YMIN``, see :func:`sca_wcs_from_header`), or a
         galsim / astropy WCS of the frame of (x, y), with ``sca_offset`` for cutouts.
     size : int, optional
-        Odd stamp side [pixels].  Default: the size holding > 99.8 % of the flux
-        (:func:`sn_stamp_size`, 129 px in R062, 319 px in H158).
-    oversample : int, optional
-        ``None`` (default): draw the optical PSF directly (exactly how the simulator injects
-        SNe).  ``k``: go through a ``k``-times oversampled ``InterpolatedImage`` in a
-        ``box_arcsec`` box (how the simulator draws stars and galaxies).
-    pupil_bin : int
-        Pupil binning passed to ``getPSF`` (the simulator uses 8).
+        Odd stamp side [pixels].  Default: :func:`sn_stamp_size` (direct drawing only).
+    oversample : int or None
+        ``k`` (default 4): from the cached interpolated effective PSF
+        (:func:`effective_interpolated_image`; the stamp must fit in ``box_arcsec``).
+        ``None``: draw the effective PSF directly (~1 s per stamp when chromatic).
     box_arcsec : float
-        Box of the oversampled image when ``oversample`` is given.
+        Box of the oversampled image.
     sca_offset : tuple of int, optional
         ``(dx, dy)`` = 0-based SCA pixel of the frame's pixel ``[0, 0]`` (SCA position = frame
         position + offset), for a galsim / astropy WCS of a cutout; ignored for headers.
     offset : tuple of float
         ``(dx, dy)`` shift [pixels] of the PSF centre from the central pixel's centre, e.g. the
         sub-pixel part of a source position for forced photometry.
+    model : PSFModel
+        Default: OU2024's effective PSF (chromatic, flat f_nu, charge diffusion, pixel).
 
     Returns
     -------
     numpy.ndarray
         ``(size, size)`` float64 array indexed ``[y, x]``, PSF centre at ``[size//2, size//2]``
-        (+ ``offset``), pixel response included, drawn for unit **total** flux (sum = enclosed fraction <= 1,
-        never renormalised).
+        (+ ``offset``), pixel response included, drawn for unit **total** flux (sum = enclosed
+        fraction <= 1, never renormalised).
 
     Raises
     ------
     ValueError
-        If ``size`` is even or < 3.
+        If ``size`` is even or < 3, or (interpolated) the stamp is larger than the box.
     """
     wcs_sca, pos = _as_sca_wcs(wcs, x, y, sca_offset)
-    psf = get_psf(band, sca, pos, wcs_sca, pupil_bin)
     if size is None:
-        size = sn_stamp_size(psf)
+        if oversample is not None:
+            raise ValueError("give the stamp size when drawing from the interpolated PSF")
+        size = sn_stamp_size(band, sca, pos, wcs_sca, model.pupil_bin)
     size = int(size)
     if size < 3 or size % 2 == 0:
         raise ValueError(f"PSF stamp size must be odd and >= 3, got {size}")
     local = wcs_sca.local(pos)
     off = (float(offset[0]), float(offset[1]))
     if oversample is None:
-        im = psf.drawImage(nx=size, ny=size, wcs=local, method="auto", dtype=np.float64,
-                           offset=off)
+        prof = effective_psf(band, sca, pos, wcs_sca, model)
+        im = draw_profile(prof, band, nx=size, ny=size, wcs=local, dtype=np.float64, offset=off)
     else:
-        ii = psf_interpolated_image(psf, local, int(oversample), box_arcsec)
+        if size * PIXEL_SCALE > box_arcsec * 1.02:
+            raise ValueError(f"a {size}-px stamp does not fit in the {box_arcsec}\" box of the "
+                             "interpolated PSF; use a smaller stamp or oversample=None")
+        ii = effective_interpolated_image(band, sca, pos, wcs_sca, model, oversample, box_arcsec)
         im = ii.drawImage(nx=size, ny=size, wcs=local, method="no_pixel", dtype=np.float64,
                           offset=off)
     return np.asarray(im.array, dtype="float64")
-
-
-def psf_interpolated_image(psf: galsim.GSObject, local_wcs: galsim.BaseWCS | None,
-                           oversample: int = DEFAULT_OVERSAMPLE,
-                           box_arcsec: float = DEFAULT_BOX_ARCSEC) -> galsim.InterpolatedImage:
-    """Oversampled, box-truncated InterpolatedImage of a world-coordinate PSF (with the pixel).
-
-    ``psf`` is convolved with the pixel response (the unit square of ``local_wcs``, i.e. the
-    pixel's true shape on the sky at that position), drawn without further pixel convolution at
-    ``0.11"/oversample`` in a ``box_arcsec`` box, and interpolated (quintic).  Draw the result
-    with ``method='no_pixel'``.  With ``local_wcs=None`` the pixel is left out (draw with
-    ``method='auto'``).  Its flux is the fraction of the PSF inside the box (not renormalised):
-    scale it with ``* flux``, never ``withFlux``.
-    """
-    scale = PIXEL_SCALE / oversample
-    n = int(round(box_arcsec / scale))
-    n += n % 2
-    prof = psf if local_wcs is None else galsim.Convolve(psf, local_wcs.toWorld(galsim.Pixel(1.0)))
-    im = prof.drawImage(nx=n, ny=n, scale=scale, method="no_pixel")
-    ii = galsim.InterpolatedImage(im, x_interpolant="quintic", normalization="flux", pad_factor=2)
-    # Nothing exists beyond the optical cutoff (D/lambda), but the maxk estimated from the
-    # truncated, interpolated image can exceed it (e.g. 71 vs 48.5 /arcsec in H158 for a pixel
-    # rotated by 50 deg), which doubles the cost of every FFT convolution: cap it.
-    if ii.maxk > psf.maxk:
-        ii = galsim.InterpolatedImage(im, x_interpolant="quintic", normalization="flux",
-                                      pad_factor=2, _force_maxk=psf.maxk)
-    return ii
 
 
 def psf_grid_size(nx: int, ny: int) -> int:
@@ -242,7 +466,7 @@ def psf_grid_size(nx: int, ny: int) -> int:
 
 
 class PSFGrid:
-    """An n x n grid of interpolated PSFs over an image; objects use the nearest grid PSF.
+    """An n x n grid of interpolated effective PSFs over an image; objects use the nearest.
 
     Parameters
     ----------
@@ -254,12 +478,14 @@ class PSFGrid:
         Full-SCA WCS.
     n : int
         Grid size per axis (cell centres).
-    oversample, box_arcsec, pupil_bin
-        See :func:`psf_interpolated_image` / :func:`get_psf`.
+    oversample, box_arcsec
+        See :func:`effective_interpolated_image`.
+    model : PSFModel
+        The effective PSF (default OU2024's).
     """
 
     def __init__(self, band, sca, bounds, wcs, n, oversample=DEFAULT_OVERSAMPLE,
-                 box_arcsec=DEFAULT_BOX_ARCSEC, pupil_bin=DEFAULT_PUPIL_BIN):
+                 box_arcsec=DEFAULT_BOX_ARCSEC, model: PSFModel = PSFModel()):
         self.n = int(n)
         w = bounds.xmax - bounds.xmin + 1
         h = bounds.ymax - bounds.ymin + 1
@@ -270,8 +496,8 @@ class PSFGrid:
             row = []
             for xc in self.xc:
                 p = galsim.PositionD(float(xc), float(yc))
-                row.append(psf_interpolated_image(get_psf(band, sca, p, wcs, pupil_bin),
-                                                  wcs.local(p), oversample, box_arcsec))
+                row.append(effective_interpolated_image(band, sca, p, wcs, model, oversample,
+                                                        box_arcsec))
             self.psfs.append(row)
         # a stamp that holds the whole interpolated box at any rotation (odd, in image pixels;
         # the local pixel scale is ~0.108")
@@ -286,8 +512,8 @@ class PSFGrid:
 
 
 def draw_point_source(band: str, sca: int, pos: galsim.PositionD, wcs: galsim.BaseWCS,
-                      flux: float, pupil_bin: int = DEFAULT_PUPIL_BIN) -> galsim.Image:
-    """Draw a point source with the exact (direct) PSF at its position, as for SNe.
+                      flux: float, model: PSFModel = PSFModel()) -> galsim.Image:
+    """Draw a point source with the exact (direct) effective PSF at its position, as for SNe.
 
     Parameters
     ----------
@@ -299,15 +525,16 @@ def draw_point_source(band: str, sca: int, pos: galsim.PositionD, wcs: galsim.Ba
         Full-SCA WCS.
     flux : float
         Total counts [e-].
+    model : PSFModel
+        The effective PSF (default OU2024's).
 
     Returns
     -------
     galsim.Image
         Stamp of :func:`sn_stamp_size` pixels (bounds in SCA coordinates) with the source at
         ``pos``, pixel response included; its sum is ``flux`` times the enclosed fraction
-        (> 0.998).
+        (> 0.995).
     """
-    psf = get_psf(band, sca, pos, wcs, pupil_bin)
-    n = sn_stamp_size(psf)
-    return (psf * float(flux)).drawImage(nx=n, ny=n, center=pos, wcs=wcs.local(pos),
-                                         method="auto", dtype=np.float64)
+    prof = effective_psf(band, sca, pos, wcs, model) * float(flux)
+    n = sn_stamp_size(band, sca, pos, wcs, model.pupil_bin)
+    return draw_profile(prof, band, nx=n, ny=n, center=pos, wcs=wcs.local(pos), dtype=np.float64)

@@ -1,12 +1,15 @@
 """Rendering of the noiseless source image of one exposure (stars, galaxies, SNe).
 
-* Stars: the nearest grid PSF (oversampled InterpolatedImage of PSF x pixel, see :mod:`.psf`)
-  times the star's counts, drawn on the local WCS Jacobian at the star (so distortion and
+Every object is drawn with OU2024's effective PSF (chromatic optics x SED, charge diffusion,
+pixel; :mod:`.psf`, configured by ``image.psf``: ``n_waves``, ``sed``, ``charge_diffusion``).
+
+* Stars: the nearest grid PSF (oversampled InterpolatedImage of the effective PSF) times the
+  star's counts, drawn on the local WCS Jacobian at the star (so distortion and
   rotation follow the real WCS).
 * Galaxies: de Vaucouleurs bulge + exponential disk, sheared, in world coordinates, convolved
   (FFT) with the nearest grid PSF.
-* SNe: a point source with the exact optical PSF at the SN position (:func:`.psf.draw_point_source`,
-  the same path as :func:`.psf.roman_psf_stamp`), total counts
+* SNe: a point source with the exact effective PSF at the SN position, drawn directly
+  (:func:`.psf.draw_point_source`), total counts
   ``10**(-0.4 (truth_mag(mjd) - zeropoint))``, stamp large enough to hold > 99.8 % of the flux.
 
 Every drawn object yields a truth row: ``flux`` = expected counts, ``realized_flux`` = sum of its
@@ -24,7 +27,7 @@ import numpy as np
 from romandia.constants import GALSIM_ZEROPOINT, zeropoint, zptmag
 from romandia.ou2024 import mag_to_counts, truth_mag
 from romandia.simulate.pointings import Exposure, in_bounds
-from romandia.simulate.psf import PIXEL_SCALE, PSFGrid, draw_point_source, psf_grid_size
+from romandia.simulate.psf import PIXEL_SCALE, PSFGrid, PSFModel, draw_point_source, psf_grid_size
 from romandia.simulate.scene import Catalog, band_mag
 
 #: Largest galaxy stamp [px].
@@ -72,7 +75,8 @@ def render_sources(exp: Exposure, catalog: Catalog, transients: list, psf_cfg: d
     transients : list of Transient
         SNe (``id, ra, dec, mjd, mags``; see :mod:`.core`).
     psf_cfg : dict
-        ``image.psf`` section (``pupil_bin``, ``oversample``, ``box_arcsec``, ``grid``).
+        ``image.psf`` section (``pupil_bin``, ``oversample``, ``box_arcsec``, ``grid``,
+        ``n_waves``, ``sed``, ``charge_diffusion``).
     draw_margin : float
         Objects whose centre is up to this many pixels outside the image are drawn too.
 
@@ -91,8 +95,9 @@ def render_sources(exp: Exposure, catalog: Catalog, transients: list, psf_cfg: d
     image = galsim.ImageD(b, init_value=0.0)
     nx, ny = b.xmax - b.xmin + 1, b.ymax - b.ymin + 1
     ngrid = psf_cfg.get("grid") or psf_grid_size(nx, ny)
+    model = PSFModel.from_params(psf_cfg, where="image.psf")
     grid = PSFGrid(band, exp.sca, b, wcs, ngrid, psf_cfg["oversample"], psf_cfg["box_arcsec"],
-                   psf_cfg["pupil_bin"])
+                   model)
     rows: list[dict] = []
     dx0, dy0 = b.xmin - 1, b.ymin - 1
 
@@ -133,7 +138,7 @@ def render_sources(exp: Exposure, catalog: Catalog, transients: list, psf_cfg: d
         mag_ab = truth_mag(t.mjd, t.mags[band], exp.mjd) if band in t.mags else math.inf
         flux = mag_to_counts(mag_ab, zp)
         if flux > 0:
-            stamp = draw_point_source(band, exp.sca, pos, wcs, flux, psf_cfg["pupil_bin"])
+            stamp = draw_point_source(band, exp.sca, pos, wcs, flux, model)
             _add_stamp(image, stamp)
             realized = float(stamp.array.sum())
             nea = realized**2 / float((stamp.array**2).sum())
