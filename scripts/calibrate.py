@@ -59,8 +59,15 @@ def measure(sm, templates, catalog, log):
     params = dict(cfg.get("params") or {})
     params.setdefault("size", cfg.get("size", 41))
 
+    # one PSF model per cell of <= psf_grid px (the PSF varies little over a few hundred
+    # pixels), drawn at each star's own sub-pixel phase
+    ny, nx = data.shape
+    g = float(sm.params.cfg["psf_grid"])
+    wx, wy = nx / np.ceil(nx / g), ny / np.ceil(ny / g)
+
     def psf_at(x, y):
-        return psf.psf_stamp(cfg["type"], params, hdr, x, y, at_position=True)
+        node = ((np.floor(x / wx) + 0.5) * wx - 0.5, (np.floor(y / wy) + 0.5) * wy - 0.5)
+        return psf.psf_stamp(cfg["type"], params, hdr, x, y, at_position=True, model_xy=node)
 
     res = calibration.calibrate_image(data, hdr, catalog, pairs, psf_at, cfg=dict(sm.params.cfg),
                                       phot=dict(sm.params.phot), exclude_radec=sm.params.exclude,

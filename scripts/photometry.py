@@ -35,7 +35,7 @@ def measure(log):
     meta.update(calib_ratio=cal.get("ratio", np.nan), calib_ratio_err=cal.get("ratio_err", np.nan),
                 calib_nstars=int(cal.get("n_stars", 0)), calib_status=cal["status"])
     try:
-        err = io.first_failure(sm.input)
+        err = io.first_failure([sm.input.stamps, sm.input.diff, sm.input.aligned, sm.input.sci_psf])
         if err:
             raise err
         st = io.read_hdus(sm.input.stamps, ["SCI", "TEMPLATE", "DIFF", "VAR", "SCIVAR", "TMPLVAR0"])

@@ -64,9 +64,23 @@ def _run_validate(args: argparse.Namespace) -> int:
     res = run_validation(args.out, preset=args.preset, config_overrides=overrides, configs=configs,
                          cores=args.cores, report=args.report, plot_dir=args.plots,
                          field_stars=not args.no_field_stars, max_zp_images=args.max_zp_images,
-                         seed=args.seed, command="romandia " + " ".join(sys.argv[1:]))
+                         seed=args.seed, command="romandia " + " ".join(sys.argv[1:]),
+                         cases=_cases(args.mismatch))
     bad = res["romandia"]["summary"]["n_failed"]  # failed rows with romandia's defaults
     return 0 if bad == 0 or args.allow_failures else 1
+
+
+def _cases(value: str | None) -> list[str]:
+    from romandia.mismatch import CASES
+
+    if not value:
+        return []
+    names = list(CASES) if value == "all" else [v.strip() for v in value.split(",") if v.strip()]
+    bad = [n for n in names if n not in CASES]
+    if bad:
+        raise SystemExit(f"romandia validate: --mismatch: unknown case(s) {bad}; choose from all, "
+                         + ", ".join(CASES))
+    return names
 
 
 def _build_validate(sub) -> None:
@@ -86,6 +100,10 @@ def _build_validate(sub) -> None:
                    help="also run phrosty's configuration on the same data")
     p.add_argument("--report", default=None, metavar="FILE", help="e.g. docs/validation.md")
     p.add_argument("--plots", default=None, metavar="DIR", help="default: next to the report")
+    p.add_argument("--mismatch", default=None, metavar="all|CASE,...",
+                   help="also run PSF-model mismatch cases on the same data (romandia.mismatch): "
+                        "no_charge_diffusion, sed_blackbody3500, width_plus5, width_minus5, "
+                        "mirrored_pupil, or all")
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--no-field-stars", action="store_true", help="skip field-star zeropoints")
     p.add_argument("--max-zp-images", type=int, default=None, metavar="N")

@@ -111,6 +111,7 @@ def psf_stamp(
     x: float,
     y: float,
     at_position: bool = False,
+    model_xy: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """PSF stamp at 0-based position (x, y) of an image.
 
@@ -131,6 +132,10 @@ def psf_stamp(
         True: the PSF centred at the object's sub-pixel offset ``(x - round(x), y - round(y))``
         from the central pixel, drawn there (not interpolated: shifting an undersampled
         Roman PSF by interpolation biases PSF fluxes by up to ~1 %).
+    model_xy : (float, float), optional
+        Where the PSF *model* is evaluated (galsim: aberrations and local WCS; file: the
+        nearest grid stamp), when it should differ from (x, y) — e.g. one PSF per region of
+        an image for many field stars.  The sub-pixel phase still comes from (x, y).
 
     Returns
     -------
@@ -139,8 +144,9 @@ def psf_stamp(
     """
     band = str(header["FILTER"]).strip()
     sca = int(header["SCA_NUM"])
-    x_sca = x + int(header.get("ROMX0", 0))
-    y_sca = y + int(header.get("ROMY0", 0))
+    mx, my = (x, y) if model_xy is None else (float(model_xy[0]), float(model_xy[1]))
+    x_sca = mx + int(header.get("ROMX0", 0))
+    y_sca = my + int(header.get("ROMY0", 0))
     size = params.get("size")
     dx = float(x - np.floor(x + 0.5)) if at_position else 0.0
     dy = float(y - np.floor(y + 0.5)) if at_position else 0.0
@@ -159,7 +165,7 @@ def psf_stamp(
         elif kind == "galsim":
             from .simulate.psf import DEFAULT_OVERSAMPLE, PSFModel, roman_psf_stamp
 
-            stamp = roman_psf_stamp(band, sca, x, y, header, size=size or 41, offset=(dx, dy),
+            stamp = roman_psf_stamp(band, sca, mx, my, header, size=size or 41, offset=(dx, dy),
                                     oversample=params.get("oversample", DEFAULT_OVERSAMPLE),
                                     model=PSFModel.from_params(params))
         else:

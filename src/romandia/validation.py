@@ -81,6 +81,10 @@ PHROSTY_CONFIG = {
     "resample_kernel": "bilinear",
     "photometry": {"weights": "variance", "flux_err": "pixel", "chi2_scaling": False},
     "sfft": {"flux_scale": "fit"},
+    # phrosty's ou24PSF: chromatic galsim.roman PSF x flat SED, no charge diffusion; header
+    # zeropoint, no field-star calibration of the PSF fit
+    "psf": {"params": {"charge_diffusion": False}},
+    "calibration": {"enabled": False},
 }
 _MAD = 1.482602218505602
 _BEGIN, _END = "<!-- BEGIN GENERATED -->", "<!-- END GENERATED -->"
@@ -689,6 +693,13 @@ def report_markdown(results: Mapping[str, dict], meta: Mapping, plots: Mapping[s
         L += ["", "### Failure reasons", ""]
         for n, fl in fails.items():
             L += [f"* {n}: " + "; ".join(f"`{f}`" for f in fl[:10])]
+    if meta.get("mismatch"):
+        from romandia import mismatch
+
+        secs = meta.get("case_seconds", {})
+        L += [""] + mismatch.report_lines(meta["mismatch"])
+        if secs:
+            L += ["", "Workflow wall time of the mismatch runs: " + ", ".join(f"{n} {v:.0f} s" for n, v in secs.items())]
     L += ["", "### Plots", ""]
     for key, p in plots.items():
         rel = os.path.relpath(p, doc_dir)
@@ -739,7 +750,7 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
                    configs: Mapping[str, Mapping] | None = None, cores: int = 2,
                    report: str | os.PathLike | None = None, plot_dir: str | os.PathLike | None = None,
                    field_stars: bool = True, max_zp_images: int | None = None, seed: int | None = None,
-                   command: str = "", log=print) -> dict:
+                   command: str = "", log=print, cases: Sequence[str] = ()) -> dict:
     """Simulate, run the workflow for each configuration, analyse, and write the report.
 
     Parameters
@@ -755,13 +766,23 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
         Markdown file whose generated block is replaced, and the folder of its plots.
     field_stars, max_zp_images
         Measure field-star zeropoints (on at most ``max_zp_images`` images per run).
+    cases : sequence of str
+        PSF-model mismatch cases (:data:`romandia.mismatch.CASES`) run on the same data with
+        romandia's defaults plus the case's overrides; tabulated with the first configuration
+        as the matched case.
 
     Returns
     -------
     dict
-        ``{name: {"df", "summary", "field_stars", "seconds", "overrides"}}`` plus ``"meta"``.
+        ``{name: {"df", "summary", "field_stars", "seconds", "overrides"}}`` plus ``"meta"``
+        (with ``"mismatch"``: ``{name: {"what", "summary"}}`` when ``cases`` are given).
     """
+    from romandia import mismatch
     from romandia.simulate import simulate
+
+    unknown = [c for c in cases if c not in mismatch.CASES]
+    if unknown:
+        raise ValueError(f"unknown mismatch case(s) {unknown}; choose from {list(mismatch.CASES)}")
 
     out = Path(out_dir)
     sims = out / "sims"
@@ -784,6 +805,19 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
         results[name] = {"df": df, "summary": s, "field_stars": fs, "seconds": dt, "overrides": dict(over)}
         log(f"{name}: pull mean {s['pull']['mean']:+.3f} std {s['pull']['std']:.3f}, bias(S/N>=20) "
             f"{100 * s['bias_snr20']['bias']:+.3f} %, failed {s['n_failed']}/{s['n_rows']}")
+    first = next(iter(configs))
+    mm = {f"{first} (matched)": {"what": "none (the OU2024 model)",
+                                 "summary": mismatch.case_summary(results[first]["df"])}} if cases else {}
+    for name in cases:
+        what, over = mismatch.CASES[name]
+        work = out / name
+        dt = run_workflow(sims, work, over, cores=cores, log=log)
+        df, s, _ = analyze(sims, work, field_stars=False)
+        results[name] = {"df": df, "summary": s, "field_stars": None, "seconds": dt, "overrides": dict(over)}
+        mm[name] = {"what": what, "summary": mismatch.case_summary(df)}
+        cs = mm[name]["summary"]
+        log(f"{name}: bias(S/N>=20) {100 * cs['bias_uncal']:+.2f} % -> {100 * cs['bias']:+.2f} %, "
+            f"pull std {cs['pull_std']:.3f}")
     cfg = man["config"]
     import yaml
 
@@ -792,7 +826,8 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
             "seed": man["seed"], "n_sne": len({o["oid"] for o in objects}),
             "bands": sorted({o["band"] for o in objects}),
             "n_images": sum(1 for f in man["files"] if str(f.get("path", "")).startswith("images/")),
-            "sim_seconds": sim_seconds, "version": man.get("romandia_version", ""), "config": cfg}
+            "sim_seconds": sim_seconds, "version": man.get("romandia_version", ""), "config": cfg,
+            "mismatch": mm, "case_seconds": {n: results[n]["seconds"] for n in cases}}
     results["meta"] = meta
     if report:
         doc = Path(report)
@@ -802,5 +837,6 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
         log(f"report written to {doc}")
     summary_json = {n: {"summary": results[n]["summary"], "field_stars": results[n]["field_stars"],
                         "seconds": results[n]["seconds"]} for n in configs}
+    summary_json["mismatch"] = {n: c["summary"] for n, c in mm.items()}
     (out / "summary.json").write_text(json.dumps(summary_json, indent=1, default=float))
     return results
