@@ -1,16 +1,22 @@
-"""Rule lightcurve: merge an object's rows (phrosty's schema), write CSV + parquet, plot."""
+"""Rule lightcurve: merge an object's rows (phrosty's schema), write CSV + parquet, plot.
+
+Rows whose science image had too few field stars for its own calibration get the pooled
+calibration of the lightcurve's other images (romandia.calibration.pool_unmeasured).
+"""
 
 import json
 
 import numpy as np
 
-from romandia import lightcurve, ou2024, runner
+from romandia import calibration, lightcurve, ou2024, runner
 
 
 def main(log):
     sm = snakemake  # noqa: F821
     rows = [json.loads(open(p).read()) for p in sm.input]
     df = lightcurve.merge_rows(rows)
+    if sm.params.calibration["enabled"] and sm.params.calibration["apply"]:
+        df = calibration.pool_unmeasured(df)
     lightcurve.write_lightcurve(df, sm.output.csv, sm.output.parquet)
     oid, band = int(sm.wildcards.oid), sm.wildcards.band
     truth = None

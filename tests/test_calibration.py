@@ -126,3 +126,24 @@ def test_select_stars_isolation_edges_and_exclusions():
     assert list(idx) == []
     idx = C.select_stars(cat, x, y, (200, 200), margin=19, isolation_px=5.0)
     assert sorted(idx) == [0, 1, 3, 5]
+
+
+def test_unmeasured_rows_get_the_lightcurves_pooled_calibration():
+    df = pd.DataFrame({
+        "science_name": ["a", "b", "c", "d"], "template_name": ["t"] * 4,
+        "success": [True, True, True, False],
+        "flux": [90.0, 180.0, 100.0, np.nan], "flux_err": [1.0, 1.0, 1.0, np.nan],
+        "flux_uncal": [90.0, 180.0, 100.0, np.nan], "flux_err_uncal": [1.0, 1.0, 1.0, np.nan],
+        "mag": np.nan, "mag_err": np.nan,
+        "calib_ratio": [0.9, 0.9, np.nan, np.nan], "calib_ratio_err": [0.01, 0.01, np.nan, np.nan],
+        "calib_nstars": [3, 4, 1, 0],
+        "calib_status": ["measured", "measured", "unmeasured: 1 usable field star(s), need 2",
+                         "unmeasured: no star catalogue at x"]})
+    out = C.pool_unmeasured(df)
+    assert out.loc[2, "flux"] == pytest.approx(100.0 / 0.9)
+    assert out.loc[2, "calib_status"] == "pooled from 2 images (1 usable field star(s), need 2)"
+    assert out.loc[2, "flux_err"] > 1.0 / 0.9 and out.loc[2, "calib_nstars"] == 7
+    assert out.loc[2, "mag"] == pytest.approx(-2.5 * math.log10(100.0 / 0.9))
+    # measured rows and failed rows are left alone
+    assert out.loc[0, "flux"] == 90.0 and math.isnan(out.loc[3, "flux"])
+    assert out.loc[3, "calib_status"].startswith("unmeasured")

@@ -12,13 +12,14 @@ import galsim
 import galsim.roman as groman
 import numpy as np
 import pytest
+from _roman import CHARGE_DIFF_SIGMAS as SIG
+from _roman import CHARGE_DIFF_WEIGHTS as W
+from _roman import ou2024_point_source
 from astropy.io import fits
 
 from romandia import psf as P
 from romandia.simulate import psf as S
 
-W = (0.17519, 0.53146, 0.29335)
-SIG = tuple(f * 0.3279 for f in (0.4522, 0.8050, 1.4329))
 JAC = galsim.JacobianWCS(0.0951, 0.0552, -0.0549, 0.0948)  # rotated, slightly distorted pixel
 
 
@@ -35,18 +36,11 @@ def _header(band="H158", sca=7):
     return h
 
 
-def _independent(band, sca, x_sca, y_sca, local, offset=(0.0, 0.0), size=41):
-    """Direct chromatic render: optics x flat source (snappl's Flat_SED: photons per nm, 100-2600
-    nm), charge diffusion, pixel, through the bandpass."""
-    bp = groman.getBandpasses(AB_zeropoint=True)[band]
+def _independent(band, sca, x_sca, y_sca, local, size=41):
+    """Direct render at 1-based SCA (x_sca, y_sca), the stamp's central pixel at the nearest
+    integer position (tests/_roman.py: written without romandia)."""
     pos = galsim.PositionD(x_sca, y_sca)
-    optics = groman.getPSF(sca, band, SCA_pos=pos, pupil_bin=8, wcs=local, n_waves=5)
-    sed = galsim.SED(galsim.LookupTable([1000, 26000], [1, 1], interpolant="linear"),
-                     wave_type="Angstrom", flux_type="fphotons").withFlux(1.0, bp)
-    cd = galsim.Add([galsim.Gaussian(sigma=s, flux=w) for w, s in zip(W, SIG, strict=True)])
-    prof = galsim.Convolve(galsim.DeltaFunction() * sed, optics, local.toWorld(cd),
-                           local.toWorld(galsim.Pixel(1.0)))
-    return prof.drawImage(bp, nx=size, ny=size, wcs=local, method="no_pixel", offset=offset).array
+    return ou2024_point_source(band, sca, pos, local, 1.0, size, size, pos).array
 
 
 @pytest.mark.parametrize("band", ["R062", "H158"])
@@ -59,7 +53,7 @@ def test_provider_matches_direct_ou2024_rendering(band):
     assert np.abs(got - ref).max() < 1e-3 * ref.max()
     assert got.sum() == pytest.approx(ref.sum(), rel=5e-4)
     # at a sub-pixel position: drawn there, not interpolated
-    ref_off = _independent(band, 7, 1000.3, 1999.8, local, offset=(0.3, -0.2))
+    ref_off = _independent(band, 7, 1000.3, 1999.8, local)
     got_off = P.psf_stamp("galsim", {"size": 41}, hdr, 100.3, 99.8, at_position=True)
     assert np.abs(got_off - ref_off).max() < 1e-3 * ref_off.max()
 

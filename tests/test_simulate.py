@@ -192,7 +192,8 @@ def test_sn_truth_files_and_injected_flux(runs):
         assert sn["flux"] == pytest.approx(expected, rel=2e-8, abs=1e-9)  # %17.8e in the file
         if expected > 0:
             n_pos += 1
-            assert sn["realized_flux"] / sn["flux"] == pytest.approx(1.0, abs=2e-3)
+            # the chromatic PSF's SN stamp holds > 99.5 % of the flux (H158: 0.998)
+            assert sn["realized_flux"] / sn["flux"] == pytest.approx(1.0, abs=5e-3)
             assert sn["mag"] + hdr["ZPTMAG"] == pytest.approx(mag, abs=1e-6)
         else:
             assert sn["realized_flux"] == 0.0 and math.isinf(sn["mag"])
@@ -200,10 +201,12 @@ def test_sn_truth_files_and_injected_flux(runs):
 
 
 def test_sn_pixels_equal_truth_psf_model(runs):
-    """Noiseless, SN only: SCI - ERR equals an independent render of the HDF5-truth point source."""
+    """Noiseless, SN only: SCI - ERR equals an independent render of the HDF5-truth point source
+    the way OU2024 drew (chromatic optics, charge diffusion, pixel; tests/_roman.py)."""
     import galsim
+    from _roman import ou2024_point_source
 
-    from romandia.simulate.psf import draw_point_source, sca_wcs_from_header
+    from romandia.simulate.psf import sca_wcs_from_header, sn_stamp_size
 
     d, s = runs["s"]
     oid = s["objects"][0]["oid"]
@@ -223,7 +226,8 @@ def test_sn_pixels_equal_truth_psf_model(runs):
         wcs, (dx, dy) = sca_wcs_from_header(hdr)
         x, y = WCS(hdr).all_world2pix(obj["ra"], obj["dec"], 0)
         pos = galsim.PositionD(float(x) + 1 + dx, float(y) + 1 + dy)
-        stamp = draw_point_source(hdr["FILTER"], hdr["SCA_NUM"], pos, wcs, flux)
+        n = sn_stamp_size(hdr["FILTER"], hdr["SCA_NUM"], pos, wcs)
+        stamp = ou2024_point_source(hdr["FILTER"], hdr["SCA_NUM"], pos, wcs, flux, n, n, pos)
         model = galsim.ImageD(galsim.BoundsI(1 + dx, 256 + dx, 1 + dy, 256 + dy))
         b = stamp.bounds & model.bounds
         model[b] += stamp[b]

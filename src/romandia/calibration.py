@@ -357,3 +357,50 @@ def apply(flux: float, flux_err: float, cal: Calibration | dict | None) -> tuple
     r, re = float(c["ratio"]), float(c["ratio_err"])
     f = flux / r
     return f, math.hypot(flux_err / r, f * re / r)
+
+
+def pool_unmeasured(df):
+    """Calibrate a lightcurve's unmeasured rows with the pooled ratio of its measured images.
+
+    Cutouts often hold too few isolated stars.  A PSF model's flux error depends mostly on the
+    band (the model's physics), little on the image, so rows whose image could not be
+    measured get the weighted mean ratio of the lightcurve's measured (science, template)
+    pairs, its error inflated by the Birge ratio of their scatter, and ``calib_status``
+    ``"pooled from N images (<why unmeasured>)"``.  Rows stay as they are when nothing was
+    measured.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One lightcurve (:func:`romandia.lightcurve.merge_rows`) with the ``flux_uncal``,
+        ``flux_err_uncal`` and ``calib_*`` columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``flux``, ``flux_err``, ``mag``, ``mag_err`` and ``calib_*`` updated.
+    """
+    from .lightcurve import _instrumental_mag
+
+    out = df.copy()
+    st = out["calib_status"].astype(str)
+    meas = out[st == "measured"].drop_duplicates(["science_name", "template_name"])
+    todo = st.str.startswith("unmeasured") & out["success"].astype(bool) & np.isfinite(out["flux_uncal"])
+    if meas.empty or not todo.any():
+        return out
+    r = meas["calib_ratio"].to_numpy(float)
+    w = 1.0 / meas["calib_ratio_err"].to_numpy(float) ** 2
+    mean = float(np.sum(w * r) / np.sum(w))
+    chi2 = float(np.sum(w * (r - mean) ** 2) / (len(r) - 1)) if len(r) > 1 else 1.0
+    err = math.sqrt(1.0 / float(np.sum(w))) * math.sqrt(max(chi2, 1.0))
+    cal = {"status": "measured", "ratio": mean, "ratio_err": err}
+    for i in np.flatnonzero(todo.to_numpy()):
+        idx = out.index[i]
+        f, e = apply(float(out.at[idx, "flux_uncal"]), float(out.at[idx, "flux_err_uncal"]), cal)
+        out.at[idx, "flux"], out.at[idx, "flux_err"] = f, e
+        out.at[idx, "mag"], out.at[idx, "mag_err"] = _instrumental_mag(f, e)
+        out.at[idx, "calib_ratio"], out.at[idx, "calib_ratio_err"] = mean, err
+        out.at[idx, "calib_nstars"] = int(meas["calib_nstars"].sum())
+        why = str(out.at[idx, "calib_status"]).removeprefix("unmeasured: ")
+        out.at[idx, "calib_status"] = f"pooled from {len(meas)} images ({why})"
+    return out

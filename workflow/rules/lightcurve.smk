@@ -12,5 +12,6 @@ rule lightcurve:
         "../../envs/romandia.yaml"
     params:
         truth_dir=truth_dir(),
+        calibration=config["calibration"],
     script:
         "../../scripts/lightcurve.py"
