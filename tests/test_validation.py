@@ -134,8 +134,10 @@ def test_psf_model_without_charge_diffusion_is_corrected_by_the_calibration(run)
     assert s["n_failed"] == 0 and s["calibrated_fraction"] == 1.0
     assert s["bias_uncal"] < -0.08, s  # the model error is real and visible
     assert s["calib_ratio_median"] < 0.92, s
-    # after: the CI set's median bias at S/N >= 20 has an error ~0.5 %
-    assert abs(s["bias"]) < 0.015, s
+    # after: on the matched run's S/N >= 20 epochs. The stars remove the model's mean error;
+    # its dependence on each epoch's sub-pixel phase (~4 % per epoch in the 4-SN run,
+    # docs/validation.md) stays, so ~10 epochs give a median error ~1.5 %
+    assert abs(s["bias"]) < 0.03, s
     b = pull_bounds(3, 10)
     assert s["pull_std"] <= b["std"][1] and abs(s["pull_mean"]) <= b["mean"], s
 

@@ -814,7 +814,7 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
         dt = run_workflow(sims, work, over, cores=cores, log=log)
         df, s, _ = analyze(sims, work, field_stars=False)
         results[name] = {"df": df, "summary": s, "field_stars": None, "seconds": dt, "overrides": dict(over)}
-        mm[name] = {"what": what, "summary": mismatch.case_summary(df)}
+        mm[name] = {"what": what, "summary": mismatch.case_summary(df, matched=results[first]["df"])}
         cs = mm[name]["summary"]
         log(f"{name}: bias(S/N>=20) {100 * cs['bias_uncal']:+.2f} % -> {100 * cs['bias']:+.2f} %, "
             f"pull std {cs['pull_std']:.3f}")
