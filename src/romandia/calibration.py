@@ -185,6 +185,16 @@ def measure_star(image, variance, psf, x, y, *, fit_shape: int, local_bkg, weigh
     return m
 
 
+def _birge_mean(r: np.ndarray, e: np.ndarray) -> tuple[float, float, float]:
+    """Weighted mean of ``r`` (errors ``e``), its error inflated by sqrt(max(1, chi2_nu)), and
+    chi2_nu (NaN for one value)."""
+    w = 1.0 / e**2
+    mean = float(np.sum(w * r) / np.sum(w))
+    chi2 = float(np.sum(w * (r - mean) ** 2) / (r.size - 1)) if r.size > 1 else math.nan
+    err = math.sqrt(1.0 / float(np.sum(w))) * math.sqrt(max(chi2, 1.0) if math.isfinite(chi2) else 1.0)
+    return mean, err, chi2
+
+
 def combine(stars: list[StarMeasurement], *, min_stars: int = 3, clip: float = 3.0) -> Calibration:
     """The image's calibration from its stars: clipped weighted mean of the ratios.
 
@@ -201,20 +211,16 @@ def combine(stars: list[StarMeasurement], *, min_stars: int = 3, clip: float = 3
     e = np.array([s.ratio_err for s in good])
     keep = np.ones(len(r), bool)
     for _ in range(10):
-        w = 1.0 / e[keep] ** 2
-        mean = float(np.sum(w * r[keep]) / np.sum(w))
-        chi2 = float(np.sum(w * (r[keep] - mean) ** 2) / max(keep.sum() - 1, 1))
+        mean, _, chi2 = _birge_mean(r[keep], e[keep])
+        chi2 = chi2 if math.isfinite(chi2) else 1.0
         mad = 1.4826 * float(np.median(np.abs(r[keep] - np.median(r[keep]))))
         sig = np.maximum(e * math.sqrt(max(chi2, 1.0)), mad)
         new = np.abs(r - mean) <= clip * sig
         if new.sum() < min_stars or np.array_equal(new, keep):
             break
         keep = new
-    w = 1.0 / e[keep] ** 2
-    mean = float(np.sum(w * r[keep]) / np.sum(w))
+    mean, err, chi2 = _birge_mean(r[keep], e[keep])
     n = int(keep.sum())
-    chi2 = float(np.sum(w * (r[keep] - mean) ** 2) / (n - 1)) if n > 1 else math.nan
-    err = math.sqrt(1.0 / float(np.sum(w))) * math.sqrt(max(chi2, 1.0) if math.isfinite(chi2) else 1.0)
     for s, k in zip(good, keep, strict=True):
         if not k:
             s.ok, s.reason = False, f"clipped ({clip:g} sigma)"
@@ -388,11 +394,7 @@ def pool_unmeasured(df):
     todo = st.str.startswith("unmeasured") & out["success"].astype(bool) & np.isfinite(out["flux_uncal"])
     if meas.empty or not todo.any():
         return out
-    r = meas["calib_ratio"].to_numpy(float)
-    w = 1.0 / meas["calib_ratio_err"].to_numpy(float) ** 2
-    mean = float(np.sum(w * r) / np.sum(w))
-    chi2 = float(np.sum(w * (r - mean) ** 2) / (len(r) - 1)) if len(r) > 1 else 1.0
-    err = math.sqrt(1.0 / float(np.sum(w))) * math.sqrt(max(chi2, 1.0))
+    mean, err, _ = _birge_mean(meas["calib_ratio"].to_numpy(float), meas["calib_ratio_err"].to_numpy(float))
     cal = {"status": "measured", "ratio": mean, "ratio_err": err}
     for i in np.flatnonzero(todo.to_numpy()):
         idx = out.index[i]

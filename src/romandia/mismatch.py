@@ -47,12 +47,10 @@ def _uncalibrated(ok: pd.DataFrame) -> pd.DataFrame:
 
 
 def _bias(ratio) -> tuple[float, float, int]:
-    r = np.asarray(ratio, dtype=float) - 1.0
-    r = r[np.isfinite(r)]
-    if not r.size:
-        return math.nan, math.nan, 0
-    med = float(np.median(r))
-    return med, 1.2533 * 1.4826 * float(np.median(np.abs(r - med))) / math.sqrt(r.size), int(r.size)
+    from romandia.validation import _bias as median_bias
+
+    b = median_bias(ratio)
+    return b["bias"], b["bias_err"], b["n"]
 
 
 KEYS = ["oid", "band", "science_name", "template_name"]
@@ -70,6 +68,7 @@ def case_summary(df: pd.DataFrame, matched: pd.DataFrame | None = None) -> dict:
     calibration on stars cannot remove (the PSF fit's dependence on the sub-pixel phase).
     """
     from romandia.photometry import chi2_error_scale
+    from romandia.validation import robust_sigma
 
     ok = df[df["success"].astype(bool) & np.isfinite(df["flux"]) & np.isfinite(df["flux_err"])]
     if matched is not None:
@@ -79,8 +78,7 @@ def case_summary(df: pd.DataFrame, matched: pd.DataFrame | None = None) -> dict:
     out = {"n": int(len(ok)), "n_failed": int(len(df) - len(ok))}
     out["bias"], out["bias_err"], out["n_bias"] = _bias(ok.loc[hi, "ratio"])
     out["bias_uncal"], out["bias_uncal_err"], _ = _bias(raw.loc[hi, "ratio"])
-    r = ok.loc[hi, "ratio"].to_numpy(dtype=float)
-    out["scatter"] = 1.4826 * float(np.median(np.abs(r - np.median(r)))) if r.size else math.nan
+    out["scatter"] = robust_sigma(ok.loc[hi, "ratio"])
     out["by_band"] = {b: {"bias": _bias(g.loc[g["snr"] >= 20, "ratio"])[0],
                           "bias_uncal": _bias(raw.loc[raw.index.isin(g.index) & hi, "ratio"])[0]}
                       for b, g in ok.groupby("band")}
