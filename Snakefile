@@ -10,8 +10,6 @@ include: "workflow/rules/sky_subtract.smk"
 include: "workflow/rules/psf.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/subtract.smk"
-include: "workflow/rules/stamps.smk"
-include: "workflow/rules/calibrate.smk"
 include: "workflow/rules/photometry.smk"
 include: "workflow/rules/lightcurve.smk"
 

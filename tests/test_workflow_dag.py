@@ -1,5 +1,5 @@
-"""Dry runs of the real Snakefile: job counts per rule, shared pairs subtracted once,
-config validation errors that name the key."""
+"""Dry runs of the real Snakefile: jobs keyed by image (their number independent of templates
+per science image and objects per image), config validation errors that name the key."""
 
 import re
 import subprocess
@@ -46,19 +46,33 @@ def two_objects(tmp_path):
     return tmp_path
 
 
-def test_dry_run_counts_jobs_and_shares_pairs(two_objects):
+def test_dry_run_counts_jobs_per_image(two_objects):
     res = snakemake(two_objects, "-n", "--quiet", "rules", "--configfile", str(two_objects / "config.yaml"))
     assert res.returncode == 0, res.stderr
     counts = job_counts(res.stdout + res.stderr)
-    assert counts["fetch"] == 5 and counts["sky_subtract"] == 5
-    # pairs: object 1 has 3, object 2 has 2, one pair (science 12/3) is shared -> 4 subtractions
-    assert counts["align"] == 4 and counts["subtract"] == 4
-    # per pair x object
-    assert counts["stamps"] == 5 and counts["photometry"] == 5
-    # PSFs: object 1 on 4 images, object 2 on 3 images
-    assert counts["psf"] == 7
+    # per input image (1 template + 4 science images, science 12/3 shared by both objects)
+    assert counts["fetch"] == counts["sky_subtract"] == counts["psf"] == 5
+    # per science image, whatever the number of templates and objects on it
+    assert counts["align"] == counts["subtract"] == counts["photometry"] == 4
     assert counts["lightcurve"] == 2
+    assert "stamps" not in counts and "calibrate" not in counts
     assert not (two_objects / "results").exists(), "a dry run must not touch data"
+
+
+def test_job_count_does_not_grow_with_templates_or_objects(two_objects):
+    """Adding templates and objects on the same images adds no align/subtract/photometry job."""
+    (two_objects / "t2.csv").write_text(H + row(6, 17) + row(7, 9) + row(8, 2))
+    cfg = yaml.safe_load((two_objects / "config.yaml").read_text())
+    for o in cfg["objects"]:
+        o["templates"] = "t2.csv"
+    cfg["objects"] += [dict(cfg["objects"][0], oid=3 + i, ra=7.55 + 0.001 * i) for i in range(5)]
+    (two_objects / "more.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(two_objects, "-n", "--quiet", "rules", "--configfile", str(two_objects / "more.yaml"))
+    assert res.returncode == 0, res.stderr
+    counts = job_counts(res.stdout + res.stderr)
+    assert counts["fetch"] == counts["psf"] == 7  # 3 templates + 4 science images
+    assert counts["align"] == counts["subtract"] == counts["photometry"] == 4
+    assert counts["lightcurve"] == 7  # per object and band
 
 
 @pytest.mark.parametrize(

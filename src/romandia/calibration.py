@@ -312,12 +312,11 @@ def calibrate_image(sci, sci_header, catalog, pairs, psf_getter, *, cfg: dict, p
     """
     from .constants import SATURATION_LEVEL
     from .convolve import kernel_convolve
-    from .io import header_wcs
+    from .io import header_wcs, sky_to_pixel
 
     w = header_wcs(sci_header)
-    x, y = (np.asarray(v, dtype=float) for v in w.world_to_pixel_values(catalog["ra"].to_numpy(),
-                                                                          catalog["dec"].to_numpy()))
-    ex = [tuple(float(v) for v in w.world_to_pixel_values(ra, dec)) for ra, dec in exclude_radec]
+    x, y = sky_to_pixel(w, catalog["ra"].to_numpy(dtype=float), catalog["dec"].to_numpy(dtype=float))
+    ex = [sky_to_pixel(w, ra, dec) for ra, dec in exclude_radec]
     scale = float(np.sqrt(abs(np.linalg.det(w.pixel_scale_matrix)))) * 3600.0  # arcsec/px
     annulus = tuple(float(a) for a in cfg["annulus"])
     half = (int(phot["fit_shape"]) - 1) / 2

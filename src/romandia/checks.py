@@ -12,7 +12,7 @@ from astropy.io import fits
 
 from .constants import SATURATION_LEVEL
 from .errors import DataError
-from .io import header_wcs
+from .io import header_wcs, sky_to_pixel
 
 
 def object_pixel(wcs, shape, ra: float, dec: float, oid, image: str, stage: str = "psf") -> tuple[float, float]:
@@ -26,7 +26,7 @@ def object_pixel(wcs, shape, ra: float, dec: float, oid, image: str, stage: str 
     DataError
         ``object {oid} at (ra, dec) is outside image {image} (pixel x, y of NXxNY)``.
     """
-    x, y = (float(v) for v in wcs.world_to_pixel_values(ra, dec))
+    x, y = sky_to_pixel(wcs, ra, dec)
     ny, nx = shape
     if not (-0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5):
         raise DataError(
@@ -72,7 +72,7 @@ def saturated_pixels(stamp: np.ndarray, header: fits.Header, ra: float, dec: flo
     level : float
         Saturation level [counts].
     """
-    x, y = (float(v) for v in header_wcs(header).world_to_pixel_values(ra, dec))
+    x, y = sky_to_pixel(header_wcs(header), ra, dec)
     yy, xx = np.indices(np.shape(stamp))
     near = (xx - x) ** 2 + (yy - y) ** 2 <= radius**2
     with np.errstate(invalid="ignore"):

@@ -139,6 +139,33 @@ def header_wcs(header: fits.Header) -> WCS:
         return WCS(header, naxis=2)
 
 
+def sky_to_pixel(wcs: WCS, ra, dec):
+    """0-based pixel ``(x, y)`` of RA/Dec [deg], taken in the WCS's own celestial frame.
+
+    The one sky->pixel conversion of the pipeline.  No frame transformation: OU2024's headers
+    (galsim's) say ``EQUINOX = 2000`` without ``RADESYS``, which astropy reads as FK5, and a
+    ``SkyCoord`` (ICRS) would be rotated by ~7 mas = 0.06 px -- 1-3 % of an undersampled
+    R062 PSF-fit flux (docs/validation.md, fix 1).  The simulator, OU2024 and phrosty use
+    the numbers directly in the header's frame, as this does.
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+        Celestial WCS of the image.
+    ra, dec : float or array_like
+        Sky position(s) [deg].
+
+    Returns
+    -------
+    (x, y)
+        Python floats for scalar input, float arrays otherwise.
+    """
+    x, y = wcs.world_to_pixel_values(ra, dec)
+    if np.ndim(x) == 0:
+        return float(x), float(y)
+    return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
+
 def _open_bytes(path: Path) -> bytes:
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":

@@ -11,6 +11,10 @@ pair
     ``{science image}--{template image}``.  A pair is subtracted once even when several
     objects use it; its *anchor* (the object whose position sets the PSFs used in the
     subtraction) is the object with the smallest id.
+
+The workflow's jobs are keyed by image: ``fetch``, ``sky_subtract`` and ``psf`` per input
+image, ``align``, ``subtract`` and ``photometry`` per science image (every template and
+object of that image in one job), ``lightcurve`` per object and band.
 """
 
 from __future__ import annotations
@@ -42,7 +46,12 @@ class Obj:
 
 @dataclass
 class Plan:
-    """Everything the DAG needs, derived from the config."""
+    """Everything the DAG needs, derived from the config.
+
+    Every lookup the workflow's input functions make is a dictionary access (the plan is
+    built once, in linear time over the lists), so parsing the Snakefile costs O(images +
+    pairs), whatever the number of objects.
+    """
 
     sims_dir: Path
     images: dict[str, ImageEntry] = field(default_factory=dict)
@@ -51,23 +60,46 @@ class Plan:
     pairs: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: pair key -> sorted object ids using it
     pair_objects: dict[str, list[int]] = field(default_factory=dict)
+    #: image key -> objects listing it as template or science (config order)
+    image_objects: dict[str, list[Obj]] = field(default_factory=dict)
+    #: science key -> objects listing it as science (config order)
+    science_objects: dict[str, list[Obj]] = field(default_factory=dict)
+    #: science key -> sorted template keys paired with it
+    science_templates: dict[str, list[str]] = field(default_factory=dict)
+    #: (oid, band) -> object
+    by_id: dict[tuple[int, str], Obj] = field(default_factory=dict)
 
     def image_path(self, key: str) -> Path:
         """Absolute path of an input image under ``sims_dir/images/simple_model``."""
         return self.sims_dir / "images" / "simple_model" / self.images[key].path
 
     def object(self, oid: int, band: str | None = None) -> Obj:
-        for o in self.objects:
-            if o.oid == int(oid) and (band is None or o.band == band):
+        """The object ``oid`` in ``band`` (any band when None: the first configured)."""
+        if band is not None:
+            try:
+                return self.by_id[(int(oid), band)]
+            except KeyError:
+                raise KeyError(f"object {oid} {band} not in config") from None
+        for (o_id, _), o in self.by_id.items():
+            if o_id == int(oid):
                 return o
-        raise KeyError(f"object {oid} {band or ''} not in config")
+        raise KeyError(f"object {oid} not in config")
 
     def anchor(self, pair: str) -> int:
         """Object id whose position sets the pair's PSFs."""
         return self.pair_objects[pair][0]
 
     def objects_on_image(self, key: str) -> list[Obj]:
-        return [o for o in self.objects if key in o.templates or key in o.science]
+        return self.image_objects.get(key, [])
+
+    @property
+    def science_keys(self) -> list[str]:
+        """Every science image (sorted)."""
+        return sorted(self.science_templates)
+
+    def measurements(self, sci: str) -> list[tuple[Obj, str]]:
+        """The (object, template key) rows that science image ``sci`` contributes."""
+        return [(o, t) for o in self.science_objects.get(sci, []) for t in o.templates]
 
     def object_pairs(self, oid: int, band: str) -> list[str]:
         o = self.object(oid, band)
@@ -134,6 +166,12 @@ def build_plan(config: dict, base_dir: str | Path = ".") -> Plan:
             lists["science"], template_list=files["templates"], science_list=files["science"],
         )
         plan.objects.append(obj)
+        plan.by_id[ident] = obj
+        for key in dict.fromkeys(obj.templates + obj.science):
+            plan.image_objects.setdefault(key, []).append(obj)
+        for s in obj.science:
+            plan.science_objects.setdefault(s, []).append(obj)
+            plan.science_templates.setdefault(s, set()).update(obj.templates)
         for t in obj.templates:
             for s in obj.science:
                 key = f"{s}--{t}"
@@ -143,6 +181,7 @@ def build_plan(config: dict, base_dir: str | Path = ".") -> Plan:
                     plan.pair_objects[key].append(obj.oid)
     for v in plan.pair_objects.values():
         v.sort()
+    plan.science_templates = {s: sorted(t) for s, t in plan.science_templates.items()}
     for key in plan.images:
         if not re.fullmatch(IMAGE_KEY_RE, key):
             raise InputError(f"image key '{key}' is malformed")
@@ -164,7 +203,7 @@ def check_objects_on_images(plan: Plan) -> None:
         Naming the object (config key, oid, RA/Dec), the image list(s), an example image
         with the object's pixel position in it, and the fix.
     """
-    from .io import header_wcs, read_sci_header
+    from .io import header_wcs, read_sci_header, sky_to_pixel
 
     footprints: dict[str, tuple | None] = {}
 
@@ -189,7 +228,7 @@ def check_objects_on_images(plan: Plan) -> None:
                 w, nx, ny = fp
                 try:
                     # the header's own frame, as the psf rule does
-                    x, y = (float(v) for v in w.world_to_pixel_values(o.ra, o.dec))
+                    x, y = sky_to_pixel(w, o.ra, o.dec)
                 except Exception:  # noqa: BLE001 - no convergence: far outside
                     x = y = float("nan")
                 if -0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5:

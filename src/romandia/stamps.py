@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
 from .errors import DataError
-from .io import header_wcs
+from .io import header_wcs, sky_to_pixel
 
 
-def cutout(data: np.ndarray, header: fits.Header, position: SkyCoord, size: int):
+def cutout(data: np.ndarray, header: fits.Header, ra: float, dec: float, size: int):
     """A ``size`` x ``size`` stamp around a sky position.
 
     Parameters
@@ -19,8 +18,8 @@ def cutout(data: np.ndarray, header: fits.Header, position: SkyCoord, size: int)
         Image ``[y, x]``.
     header : astropy.io.fits.Header
         Its header with the WCS; other keywords are kept.
-    position : SkyCoord
-        Object position.
+    ra, dec : float
+        Object position [deg], in the header's own frame (:func:`romandia.io.sky_to_pixel`).
     size : int
         Stamp side [px].  The pixel containing the object becomes stamp pixel
         ``(size // 2, size // 2)``; the stamp WCS gives the exact sub-pixel position.
@@ -37,9 +36,9 @@ def cutout(data: np.ndarray, header: fits.Header, position: SkyCoord, size: int)
         If the object is outside the image.
     """
     ny, nx = data.shape
-    x, y = (float(v) for v in header_wcs(header).world_to_pixel(position))
+    x, y = sky_to_pixel(header_wcs(header), ra, dec)
     if not (-0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5):
-        raise DataError("stamps", f"object at {position.to_string('decimal', precision=6)} is outside the image")
+        raise DataError("stamps", f"object at ({ra:.6f}, {dec:.6f}) is outside the image")
     x0 = int(np.floor(x + 0.5)) - size // 2
     y0 = int(np.floor(y + 0.5)) - size // 2
     out = np.full((size, size), np.nan, dtype=np.float32)

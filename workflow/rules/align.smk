@@ -1,21 +1,19 @@
 rule align:
-    """Resample the template (image, variance, mask) onto the science grid; rotate its PSF."""
+    """Every template of a science image resampled onto its grid, template PSFs rotated."""
     input:
-        unpack(anchor_psfs),
-        sci=f"{DIA}/sky/{{sci}}.fits",
-        tmpl=f"{DIA}/sky/{{tmpl}}.fits",
+        unpack(align_inputs),
     output:
-        f"{DIA}/align/{{sci}}--{{tmpl}}.fits",
+        f"{DIA}/align/{{sci}}.fits",
     log:
-        "logs/align/{sci}--{tmpl}.log",
+        "logs/align/{sci}.log",
     benchmark:
-        "benchmarks/align/{sci}--{tmpl}.tsv"
+        "benchmarks/align/{sci}.tsv"
     conda:
         "../../envs/romandia.yaml"
     resources:
         gpu=GPU,
     params:
-        radec=anchor_radec,
+        pairs=align_pairs,
         kernel=config["resample_kernel"],
         backend=config["backend"],
     script:

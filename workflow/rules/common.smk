@@ -55,15 +55,13 @@ def image_params(wildcards):
     return {
         "path": str(PLAN.image_path(wildcards.image)),
         "band": entry.band,
-        "objects": [
-            [o.oid, o.ra, o.dec] for o in PLAN.objects_on_image(wildcards.image)
-        ],
+        "objects": image_objects(wildcards),
     }
 
 
-def object_radec(wildcards):
-    o = PLAN.object(wildcards.oid)
-    return [o.ra, o.dec]
+def image_objects(wildcards):
+    """[oid, ra, dec] of every object whose lists name the image."""
+    return [[o.oid, o.ra, o.dec] for o in PLAN.objects_on_image(wildcards.image)]
 
 
 def objects_radec_on_image(wildcards):
@@ -71,45 +69,58 @@ def objects_radec_on_image(wildcards):
     return [[o.ra, o.dec] for o in PLAN.objects_on_image(wildcards.sci)]
 
 
-def anchor_psfs(wildcards):
-    anchor = PLAN.anchor(f"{wildcards.sci}--{wildcards.tmpl}")
-    return {
-        "sci_psf": f"{DIA}/psf/{wildcards.sci}/{anchor}.fits",
-        "tmpl_psf": f"{DIA}/psf/{wildcards.tmpl}/{anchor}.fits",
-    }
-
-
-def anchor_radec(wildcards):
-    o = PLAN.object(PLAN.anchor(f"{wildcards.sci}--{wildcards.tmpl}"))
-    return [o.ra, o.dec]
-
-
-def pair_meta(wildcards):
-    sci = PLAN.images[wildcards.sci]
-    tmpl = PLAN.images[wildcards.tmpl]
-    return {
-        "science_name": Path(sci.path).name,
-        "template_name": Path(tmpl.path).name,
-        "observation_id": str(sci.observation_id),
-        "sca": sci.sca,
-        "template_observation_id": str(tmpl.observation_id),
-        "template_sca": tmpl.sca,
-        "band": sci.band,
-    }
-
-
 def science_templates(wildcards):
     """Templates paired with a science image (sorted keys)."""
-    return sorted({t for s, t in PLAN.pairs.values() if s == wildcards.sci})
+    return PLAN.science_templates[wildcards.sci]
 
 
-def calibrate_inputs(wildcards):
+def _anchor(sci, tmpl):
+    return PLAN.anchor(f"{sci}--{tmpl}")
+
+
+def align_inputs(wildcards):
     ts = science_templates(wildcards)
     return {
         "sci": f"{DIA}/sky/{wildcards.sci}.fits",
-        "diffs": [f"{DIA}/subtract/{wildcards.sci}--{t}.fits" for t in ts],
-        "aligned": [f"{DIA}/align/{wildcards.sci}--{t}.fits" for t in ts],
+        "sci_psf": f"{DIA}/psf/{wildcards.sci}.fits",
+        "tmpl_sky": [f"{DIA}/sky/{t}.fits" for t in ts],
+        "tmpl_psf": [f"{DIA}/psf/{t}.fits" for t in ts],
     }
+
+
+def align_pairs(wildcards):
+    """[template, anchor oid, anchor ra, anchor dec] per template (align_inputs' order)."""
+    out = []
+    for t in science_templates(wildcards):
+        o = PLAN.object(_anchor(wildcards.sci, t), PLAN.images[t].band)
+        out.append([t, o.oid, o.ra, o.dec])
+    return out
+
+
+def subtract_anchors(wildcards):
+    """{template: anchor oid} of a science image's pairs."""
+    return {t: _anchor(wildcards.sci, t) for t in science_templates(wildcards)}
+
+
+def photometry_rows(wildcards):
+    """One entry per (object, template) row of a science image, with the plan's metadata."""
+    sci = PLAN.images[wildcards.sci]
+    rows = []
+    for o, t in PLAN.measurements(wildcards.sci):
+        tmpl = PLAN.images[t]
+        meta = {
+            "science_name": Path(sci.path).name,
+            "template_name": Path(tmpl.path).name,
+            "observation_id": str(sci.observation_id),
+            "sca": sci.sca,
+            "template_observation_id": str(tmpl.observation_id),
+            "template_sca": tmpl.sca,
+            "band": sci.band,
+        }
+        rows.append(
+            {"oid": o.oid, "ra": o.ra, "dec": o.dec, "template": t, "meta": meta}
+        )
+    return rows
 
 
 def star_catalog(wildcards):
@@ -120,18 +131,10 @@ def star_catalog(wildcards):
     return str(PLAN.sims_dir / "truth" / truth_relpath(e.band, e.observation_id, e.sca))
 
 
-def calibration_input(wildcards):
-    """The science image's calibration, when it is measured."""
-    if not config["calibration"]["enabled"]:
-        return []
-    return [f"{DIA}/calib/{wildcards.sci}.json"]
-
-
 def object_photometry(wildcards):
-    return [
-        f"{DIA}/phot/{wildcards.oid}/{pair}.json"
-        for pair in PLAN.object_pairs(int(wildcards.oid), wildcards.band)
-    ]
+    """The photometry of every science image of an object in a band."""
+    o = PLAN.object(int(wildcards.oid), wildcards.band)
+    return [f"{DIA}/phot/{s}.json" for s in o.science]
 
 
 def truth_dir():
@@ -147,7 +150,7 @@ def final_outputs():
 
 
 def print_failure_summary(lightcurves):
-    """After a run: list the pairs whose rows failed, with the stage and cause."""
+    """After a run: list the rows that failed, with the stage and cause."""
     import pandas as pd
 
     failed = []

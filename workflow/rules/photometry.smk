@@ -1,24 +1,25 @@
 rule photometry:
-    """Forced PSF photometry at the object on the decorrelated difference."""
+    """Field-star calibration, stamps and forced PSF photometry of every object and template
+    on a science image."""
     input:
-        stamps=f"{DIA}/stamps/{{oid}}/{{sci}}--{{tmpl}}.fits",
-        diff=f"{DIA}/subtract/{{sci}}--{{tmpl}}.fits",
-        aligned=f"{DIA}/align/{{sci}}--{{tmpl}}.fits",
-        sci_psf=f"{DIA}/psf/{{sci}}/{{oid}}.fits",
-        calib=calibration_input,
+        diff=f"{DIA}/subtract/{{sci}}.fits",
+        psf=f"{DIA}/psf/{{sci}}.fits",
     output:
-        f"{DIA}/phot/{{oid}}/{{sci}}--{{tmpl}}.json",
+        rows=f"{DIA}/phot/{{sci}}.json",
+        stamps=f"{DIA}/stamps/{{sci}}.fits",
     log:
-        "logs/photometry/{oid}/{sci}--{tmpl}.log",
+        "logs/photometry/{sci}.log",
     benchmark:
-        "benchmarks/photometry/{oid}/{sci}--{tmpl}.tsv"
+        "benchmarks/photometry/{sci}.tsv"
     conda:
         "../../envs/romandia.yaml"
     params:
-        radec=object_radec,
-        meta=pair_meta,
+        rows=photometry_rows,
+        catalog=star_catalog,
+        exclude=objects_radec_on_image,
         phot=config["photometry"],
         calibration=config["calibration"],
+        psf=config["psf"],
         resample_kernel=config["resample_kernel"],
     script:
         "../../scripts/photometry.py"

@@ -1,17 +1,17 @@
 rule psf:
-    """A PSF stamp of an image at an object's position."""
+    """The PSF of an image at every configured object on it (one job per image)."""
     input:
         f"{DIA}/staged/{{image}}.fits",
     output:
-        f"{DIA}/psf/{{image}}/{{oid}}.fits",
+        f"{DIA}/psf/{{image}}.fits",
     log:
-        "logs/psf/{image}/{oid}.log",
+        "logs/psf/{image}.log",
     benchmark:
-        "benchmarks/psf/{image}/{oid}.tsv"
+        "benchmarks/psf/{image}.tsv"
     conda:
         "../../envs/romandia.yaml"
     params:
-        radec=object_radec,
+        objects=image_objects,
         psf=config["psf"],
     script:
         "../../scripts/psf.py"

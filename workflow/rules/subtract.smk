@@ -1,15 +1,16 @@
 rule subtract:
-    """Cross-convolve, SFFT, decorrelate; the difference, its variance and PSF."""
+    """Every pair of a science image: cross-convolve, SFFT, decorrelate; differences,
+    variances and PSFs."""
     input:
-        unpack(anchor_psfs),
         sci=f"{DIA}/sky/{{sci}}.fits",
-        aligned=f"{DIA}/align/{{sci}}--{{tmpl}}.fits",
+        sci_psf=f"{DIA}/psf/{{sci}}.fits",
+        aligned=f"{DIA}/align/{{sci}}.fits",
     output:
-        f"{DIA}/subtract/{{sci}}--{{tmpl}}.fits",
+        f"{DIA}/subtract/{{sci}}.fits",
     log:
-        "logs/subtract/{sci}--{tmpl}.log",
+        "logs/subtract/{sci}.log",
     benchmark:
-        "benchmarks/subtract/{sci}--{tmpl}.tsv"
+        "benchmarks/subtract/{sci}.tsv"
     conda:
         "../../envs/romandia.yaml"
     threads: config["threads"]
@@ -18,6 +19,7 @@ rule subtract:
     params:
         sfft=config["sfft"],
         exclude=objects_radec_on_image,
+        anchors=subtract_anchors,
         backend=config["backend"],
     script:
         "../../scripts/subtract.py"

@@ -1,0 +1,234 @@
+"""File contracts of the workflow's intermediate products, declared once.
+
+Every file a rule writes for another rule is described here: its path pattern under
+``dia_out_dir``, its HDU names and the header keys other steps read.  The rule scripts and
+the library read and write these files only through this module.
+
+========================  =====================  ===============================================
+product (rule, key)       path                   contents
+========================  =====================  ===============================================
+staged (fetch, image)     ``staged/{image}``     ``SCI`` (+ ``ERR``, ``DQ``): the input image,
+                                                 decompressed and cut out around the objects;
+                                                 header ``ROMSRC``, ``ROMX0``/``ROMY0``
+sky (sky_subtract,        ``sky/{image}``        ``SKYSUB``, ``VAR``, ``DETMASK``, ``SKY``;
+image)                                           header ``SKYRMS``, ``SKYMED``, ``NSOURCES``,
+                                                 ``NDETMASK``, ``VARMODE``
+psf (psf, image)          ``psf/{image}``        per object (member = oid): ``PSF`` (centred,
+                                                 for convolutions), ``ATPOS`` (at the object's
+                                                 sub-pixel position); ``PSFX``, ``PSFY``
+aligned (align, science)  ``align/{science}``    per template (member = template key):
+                                                 ``TMPL``, ``TMPLVAR``, ``TMPLMASK``, ``BLANK``
+                                                 (science grid), ``PSFT`` (template PSF in the
+                                                 science frame), ``TMPLVAR0`` (variance on the
+                                                 template's own grid); ``TSKYRMS``, ``TZPTMAG``
+difference (subtract,     ``subtract/{science}`` shared: ``SCI``, ``SCIVAR``; per template:
+science)                                         ``DIFF``, ``VAR``, ``PSF``, ``ZPTIMG``,
+                                                 ``DECORR``, ``MATCH``, ``KSCI``, ``KTMPL`` and,
+                                                 copied from ``aligned``, ``TMPL``, ``PSFT``,
+                                                 ``TMPLVAR0``: the one input photometry needs
+                                                 besides the PSFs
+photometry (photometry,   ``phot/{science}``     JSON: every (object, template) row and the
+science)                                         field-star calibration of each template
+stamps (photometry,       ``stamps/{science}``   per (object, template): ``SCI``, ``TEMPLATE``,
+science)                                         ``DIFF``, ``VAR``, ``SCIVAR``, ``TMPLVAR0``
+========================  =====================  ===============================================
+
+Members
+-------
+A *batch* file holds one member per object or template: HDU ``{NAME}.{member}``.  A member
+whose step met a :class:`~romandia.errors.DataError` is a header-only HDU
+``FAILED.{member}`` with ``ROMSTAGE``/``ROMREASN``; the other members are unaffected, so a
+bad pair costs only its own rows.  A file whose whole input failed is a failure marker
+(:func:`romandia.io.write_failure`), which every member read raises.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+from astropy.io import fits
+
+from .errors import DataError
+from .io import image_hdu, read_failure, write_fits
+
+# --------------------------------------------------------------------------- paths
+#: product -> path under dia_out_dir ({key}: image key)
+PATHS = {
+    "staged": "staged/{key}.fits",
+    "sky": "sky/{key}.fits",
+    "psf": "psf/{key}.fits",
+    "aligned": "align/{key}.fits",
+    "difference": "subtract/{key}.fits",
+    "photometry": "phot/{key}.json",
+    "stamps": "stamps/{key}.fits",
+}
+
+# --------------------------------------------------------------------------- HDU names
+STAGED_HDUS = ("SCI", "ERR", "DQ")
+SKY_HDUS = ("SKYSUB", "VAR", "DETMASK", "SKY")
+PSF_HDUS = ("PSF", "ATPOS")
+ALIGNED_HDUS = ("TMPL", "TMPLVAR", "TMPLMASK", "BLANK", "PSFT", "TMPLVAR0")
+DIFFERENCE_SHARED = ("SCI", "SCIVAR")
+DIFFERENCE_HDUS = ("DIFF", "VAR", "PSF", "ZPTIMG", "DECORR", "MATCH", "KSCI", "KTMPL")
+#: carried from the aligned product into the difference product for photometry
+DIFFERENCE_CARRIED = ("TMPL", "PSFT", "TMPLVAR0")
+STAMP_HDUS = ("SCI", "TEMPLATE", "DIFF", "VAR", "SCIVAR", "TMPLVAR0")
+
+# --------------------------------------------------------------------------- header keys
+#: staged image
+KEY_SOURCE = "ROMSRC"  # the input image's path (last 68 characters)
+KEY_X0, KEY_Y0 = "ROMX0", "ROMY0"  # 0-based SCA pixel of array pixel [0, 0]
+#: sky
+KEY_SKYRMS = "SKYRMS"
+KEY_SKYMED = "SKYMED"
+KEY_NSOURCES = "NSOURCES"
+KEY_NDETMASK = "NDETMASK"
+KEY_VARMODE = "VARMODE"
+#: psf member
+KEY_PSFTYPE = "PSFTYPE"
+KEY_PSFX, KEY_PSFY = "PSFX", "PSFY"
+KEY_PSFSUM = "PSFSUM"
+#: aligned member
+KEY_TSKYRMS = "TSKYRMS"
+KEY_TZPTMAG = "TZPTMAG"
+KEY_TMPLNAME = "TMPLNAME"
+#: difference member
+KEY_FLUXSCL = "FLUXSCL"
+KEY_FLUXSCLF = "FLUXSCLF"
+KEY_KERHW = "KERHW"
+KEY_KERORDER = "KERORDER"
+KEY_NFITPIX = "NFITPIX"
+KEY_FITCOMP = "FITCOMP"
+KEY_BGORDER = "BGORDER"
+KEY_CPHOTR = "CPHOTR"
+#: failed member
+KEY_STAGE, KEY_REASON = "ROMSTAGE", "ROMREASN"
+
+#: HDUs written as float64 (kernels, PSFs: small, and sums matter); everything else float32
+FLOAT64 = {"PSF", "ATPOS", "PSFT", "DECORR", "MATCH", "KSCI", "KTMPL"}
+UINT8 = {"DETMASK", "BLANK"}
+
+_FAILED = "FAILED"
+
+
+def path(dia: str | os.PathLike, product: str, key: str) -> str:
+    """Path of ``product`` for image ``key`` under ``dia`` (``dia_out_dir``)."""
+    return os.path.join(str(dia), PATHS[product].format(key=key))
+
+
+def hdu_name(name: str, member: str | int | None = None) -> str:
+    """EXTNAME of HDU ``name`` of ``member`` (``name`` alone for shared HDUs)."""
+    return name if member is None else f"{name}.{member}"
+
+
+def _hdu(name: str, data, header, member=None):
+    if name in FLOAT64:
+        dtype = np.float64
+    elif name in UINT8:
+        dtype = np.uint8
+        data = np.asarray(data).astype(np.uint8)
+    else:
+        dtype = np.float32
+    return image_hdu(data, header, hdu_name(name, member), dtype=dtype)
+
+
+def write_batch(
+    out_path,
+    members: Mapping[str, Mapping[str, tuple] | DataError],
+    *,
+    shared: Mapping[str, tuple] | None = None,
+    primary_header: fits.Header | None = None,
+) -> None:
+    """Write a batch product atomically.
+
+    Parameters
+    ----------
+    out_path : path
+        Output file.
+    members : mapping
+        ``member -> {HDU name: (data, header or None)}``, or ``member -> DataError`` for a
+        member whose step failed (written as ``FAILED.{member}``).
+    shared : mapping, optional
+        ``{HDU name: (data, header)}`` common to all members.
+    primary_header : Header, optional
+        Header of the (data-less) primary HDU.
+    """
+    hdus = [fits.PrimaryHDU(header=primary_header)]
+    for name, (data, hdr) in (shared or {}).items():
+        hdus.append(_hdu(name, data, hdr))
+    for member, content in members.items():
+        if isinstance(content, DataError):
+            h = fits.Header()
+            h[KEY_STAGE] = content.stage
+            h[KEY_REASON] = content.reason
+            hdus.append(fits.ImageHDU(header=h, name=hdu_name(_FAILED, member)))
+            continue
+        for name, (data, hdr) in content.items():
+            hdus.append(_hdu(name, data, hdr, member))
+    write_fits(out_path, hdus)
+
+
+class Batch:
+    """A batch product open for reading (a context manager).
+
+    ``Batch(path).member(m, names)`` returns ``{name: (data, header)}`` or raises the
+    member's (or the whole file's) :class:`DataError`.
+    """
+
+    def __init__(self, in_path):
+        self.path = str(in_path)
+        self.failure = read_failure(self.path)
+        self._hdul = None if self.failure else fits.open(self.path, memmap=False)
+        self._names = set() if self._hdul is None else {h.name for h in self._hdul}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        if self._hdul is not None:
+            self._hdul.close()
+            self._hdul = None
+
+    def status(self, member) -> DataError | None:
+        """The DataError of ``member`` (or of the whole file), None when it is good."""
+        if self.failure is not None:
+            return self.failure
+        failed = hdu_name(_FAILED, member)
+        if failed in self._names:
+            h = self._hdul[failed].header
+            return DataError(h.get(KEY_STAGE, "unknown"), h.get(KEY_REASON, ""))
+        return None
+
+    def _read(self, name: str) -> tuple:
+        h = self._hdul[name]
+        return (None if h.data is None else np.asarray(h.data), h.header.copy())
+
+    def member(self, member, names: Iterable[str]) -> dict:
+        """``{name: (data, header)}`` of ``member``; raises its DataError if it failed."""
+        err = self.status(member)
+        if err is not None:
+            raise err
+        out = {}
+        for n in names:
+            ext = hdu_name(n, member)
+            if ext not in self._names:
+                raise DataError("products", f"{self.path} has no HDU {ext}")
+            out[n] = self._read(ext)
+        return out
+
+    def shared(self, names: Iterable[str]) -> dict:
+        """``{name: (data, header)}`` of the shared HDUs; raises the file's DataError."""
+        if self.failure is not None:
+            raise self.failure
+        return {n: self._read(n) for n in names}
+
+
+def read_members(in_path, member, names: Iterable[str]) -> dict:
+    """Shortcut: one member of a batch product (see :class:`Batch`)."""
+    with Batch(in_path) as b:
+        return b.member(member, names)

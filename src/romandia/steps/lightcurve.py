@@ -1,0 +1,47 @@
+"""Step ``lightcurve``: one object's rows from the photometry of its science images."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .. import calibration, lightcurve, ou2024
+
+
+def object_rows(phot_paths: Iterable, oid: int, band: str) -> list[dict]:
+    """The rows of object ``oid`` in ``band`` in photometry products (JSON, one per science
+    image; each holds the rows of every object and template on that image)."""
+    rows = []
+    for p in phot_paths:
+        with open(p) as fh:
+            doc = json.load(fh)
+        rows += [r for r in doc["rows"] if int(r["oid"]) == int(oid) and r["band"] == band]
+    return rows
+
+
+def object_lightcurve(phot_paths: Iterable, oid: int, band: str, *, pool_calibration: bool) -> pd.DataFrame:
+    """Merged, sorted lightcurve of ``oid`` (:func:`romandia.lightcurve.merge_rows`); with
+    ``pool_calibration`` the rows without their own field-star calibration get the pooled one
+    (:func:`romandia.calibration.pool_unmeasured`)."""
+    df = lightcurve.merge_rows(object_rows(phot_paths, oid, band))
+    return calibration.pool_unmeasured(df) if pool_calibration else df
+
+
+def truth_curve(truth_dir, oid: int, band: str, df: pd.DataFrame, log: logging.Logger | None = None):
+    """The SNANA truth lightcurve in counts at the lightcurve's median zeropoint, or None
+    (real surveys have no truth)."""
+    try:
+        _, mjd, mags = ou2024.find_sn_truth(truth_dir, oid)
+    except Exception as exc:  # noqa: BLE001 - truth is optional
+        if log is not None:
+            log.info("no truth lightcurve for %s (%s)", oid, exc)
+        return None
+    zpt = float(np.nanmedian(df["zpt"])) if df["zpt"].notna().any() else np.nan
+    grid = np.linspace(mjd[0], mjd[-1], 400)
+    if log is not None:
+        log.info("truth lightcurve found for %s", oid)
+    return grid, ou2024.mag_to_counts(ou2024.truth_mag(mjd, mags[band], grid), zpt)

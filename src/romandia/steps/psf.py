@@ -1,0 +1,77 @@
+"""Step ``psf``: the PSF of an image at every configured object on it (romandia.psf)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+from astropy.io import fits
+
+from .. import checks, products
+from .. import psf as psf_providers
+from ..io import Image
+from . import each_member
+
+
+def provider_params(cfg: Mapping) -> dict:
+    """Provider parameters of config ``psf`` with the stamp ``size`` filled in."""
+    params = dict(cfg.get("params") or {})
+    params.setdefault("size", cfg.get("size", 41))
+    return params
+
+
+def object_psf(img: Image, ra: float, dec: float, *, oid, image: str, cfg: Mapping) -> dict:
+    """The ``PSF`` (centred) and ``ATPOS`` (at the object's sub-pixel position) stamps.
+
+    Parameters
+    ----------
+    img : romandia.io.Image
+        The staged image (its header gives band, SCA, WCS and cutout origin).
+    ra, dec : float
+        Object position [deg], in the header's own frame.
+    oid, image :
+        Object id and image key, for messages.
+    cfg : mapping
+        Config ``psf`` (``type``, ``params``).
+
+    Returns
+    -------
+    dict
+        ``{"PSF": (stamp, header), "ATPOS": (stamp, header)}``, unit total flux, float64;
+        the header has ``PSFTYPE``, ``PSFX``/``PSFY`` (0-based pixel of the object in the
+        staged image) and ``PSFSUM``.
+
+    Raises
+    ------
+    DataError
+        ``psf``: the object is outside the image.
+    """
+    x, y = checks.object_pixel(img.wcs, img.data.shape, ra, dec, oid, image)
+    params = provider_params(cfg)
+    stamp = psf_providers.psf_stamp(cfg["type"], params, img.header, x, y)
+    at_pos = psf_providers.psf_stamp(cfg["type"], params, img.header, x, y, at_position=True)
+    hdr = fits.Header()
+    hdr[products.KEY_PSFTYPE] = cfg["type"]
+    hdr[products.KEY_PSFX] = (x, "0-based x of the object in the image")
+    hdr[products.KEY_PSFY] = (y, "0-based y of the object in the image")
+    hdr[products.KEY_PSFSUM] = (float(stamp.sum()), "enclosed fraction of unit total flux")
+    return {"PSF": (np.asarray(stamp, dtype=np.float64), hdr),
+            "ATPOS": (np.asarray(at_pos, dtype=np.float64), hdr)}
+
+
+def image_psfs(img: Image, objects: Iterable, *, image: str, cfg: Mapping,
+               log: logging.Logger | None = None) -> dict:
+    """:func:`object_psf` for every ``(oid, ra, dec)``: ``{str(oid): members or DataError}``."""
+    objs = {str(oid): (float(ra), float(dec)) for oid, ra, dec in objects}
+
+    def one(oid):
+        ra, dec = objs[oid]
+        out = object_psf(img, ra, dec, oid=oid, image=image, cfg=cfg)
+        if log is not None:
+            h = out["PSF"][1]
+            log.info("%s PSF of object %s at (%.2f, %.2f), sum %.4f", cfg["type"], oid,
+                     h[products.KEY_PSFX], h[products.KEY_PSFY], h[products.KEY_PSFSUM])
+        return out
+
+    return each_member(objs, one, log, "object")

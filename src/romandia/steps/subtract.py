@@ -1,0 +1,122 @@
+"""Step ``subtract``: cross-convolution, SFFT, decorrelation and variance of each pair of a
+science image (:func:`romandia.subtract.difference_pair`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from .. import products
+from .. import subtract as sub
+from ..io import header_wcs, sky_to_pixel
+
+
+def zeropoint_flux_ratio(sci_zptmag: float, tmpl_zptmag: float) -> float:
+    """Counts of one source in the science image over the template: ``10^(0.4 (zp_S - zp_T))``.
+
+    The bandpass part of the two zeropoints (:func:`romandia.constants.zeropoint`) is
+    common, so only the headers' ``ZPTMAG`` enter.
+    """
+    return 10.0 ** (0.4 * (float(sci_zptmag) - float(tmpl_zptmag)))
+
+
+def fit_masks(detmask: np.ndarray, header, exclude_radec: Iterable, radius: float):
+    """The kernel-fit mask with the objects cut out, and the excluded area.
+
+    Returns
+    -------
+    (mask, exclude) : (ndarray of bool, ndarray of bool)
+        ``mask``: ``detmask`` without pixels within ``radius`` px of any object;
+        ``exclude``: those pixels (kept out of the compact-source fallback too).
+    """
+    w = header_wcs(header)
+    xy = [sky_to_pixel(w, ra, dec) for ra, dec in exclude_radec]
+    mask = sub.exclude_from_fit(detmask, xy, radius)
+    exclude = ~sub.exclude_from_fit(np.ones(mask.shape, bool), xy, radius)
+    return mask, exclude, len(xy)
+
+
+def subtract_template(sci: Mapping, aligned: Mapping, sci_psf: np.ndarray, *, exclude_radec: Iterable,
+                      sfft: Mapping, threads: int = 1, log: logging.Logger | None = None) -> dict:
+    """The decorrelated difference of a science image and one aligned template.
+
+    Parameters
+    ----------
+    sci : mapping
+        The science sky product: ``SKYSUB``, ``VAR``, ``DETMASK`` (header with ``SKYRMS``,
+        ``ZPTMAG``).
+    aligned : mapping
+        The template's aligned member (:func:`romandia.steps.align.align_template`).
+    sci_psf : ndarray
+        The science PSF at the pair's anchor object, centred.
+    exclude_radec : iterable of (ra, dec)
+        Every object on the science image [deg], kept out of the kernel fit.
+    sfft : mapping
+        Config ``sfft``; ``flux_scale: zeropoint`` takes the ratio from the headers.
+    threads : int
+        CPU threads for SFFT.
+
+    Returns
+    -------
+    dict
+        The difference member (``DIFF``, ``VAR``, ``PSF``, ``ZPTIMG``, ``DECORR``, ``MATCH``,
+        ``KSCI``, ``KTMPL``, and ``TMPL``, ``PSFT``, ``TMPLVAR0`` carried from ``aligned``);
+        the header has ``FLUXSCL``, ``FLUXSCLF``, ``KERHW``, ``KERORDER``, ``NFITPIX``,
+        ``FITCOMP``, ``BGORDER``, ``CPHOTR``.
+
+    Raises
+    ------
+    DataError
+        ``subtract``: too few fit pixels, a singular SFFT system, ...
+    """
+    hdr = sci["SKYSUB"][1]
+    tmpl, tmpl_hdr = aligned["TMPL"]
+    cfg = dict(sfft)
+    radius = cfg.pop("exclude_radius")
+    if cfg.pop("flux_scale") == "zeropoint":
+        cfg["flux_scale"] = zeropoint_flux_ratio(hdr["ZPTMAG"], tmpl_hdr[products.KEY_TZPTMAG])
+    mask, exclude, n = fit_masks(sci["DETMASK"][0], hdr, exclude_radec, radius)
+    if log is not None:
+        log.info("%d object(s) excluded from the kernel fit (r = %.1f px)", n, radius)
+    out = sub.difference_pair(
+        sci=sci["SKYSUB"][0],
+        sci_var=sci["VAR"][0],
+        sci_detmask=mask,
+        sci_psf=sci_psf,
+        sci_skyrms=float(hdr[products.KEY_SKYRMS]),
+        tmpl_rs=tmpl,
+        tmpl_var_rs=aligned["TMPLVAR"][0],
+        tmpl_detmask_rs=aligned["TMPLMASK"][0],
+        tmpl_blank=aligned["BLANK"][0].astype(bool),
+        tmpl_psf_rot=aligned["PSFT"][0],
+        tmpl_skyrms=float(tmpl_hdr[products.KEY_TSKYRMS]),
+        params=dict(cfg, threads=threads),
+        fit_exclude=exclude,
+    )
+    hdr = hdr.copy()
+    hdr[products.KEY_FLUXSCL] = (float(out["flux_scale"]), "kernel sum (template -> science flux ratio)")
+    hdr[products.KEY_FLUXSCLF] = (float(out["fitted_flux_scale"]), "kernel sum as fitted by SFFT")
+    for k, v in ((products.KEY_KERHW, out["kernel_half_width"]), (products.KEY_KERORDER, out["kernel_poly_order"]),
+                 (products.KEY_NFITPIX, out["n_fit_pixels"]), (products.KEY_FITCOMP, bool(out["fit_compact_sources"])),
+                 (products.KEY_BGORDER, cfg["bg_poly_order"]), (products.KEY_CPHOTR, cfg["const_phot_ratio"])):
+        hdr[k] = v
+    if log is not None:
+        log.info("flux scale %.5f, kernel order %d on %d fit pixels%s", out["flux_scale"],
+                 out["kernel_poly_order"], out["n_fit_pixels"],
+                 " (compact sources added)" if out["fit_compact_sources"] else "")
+    return {
+        "DIFF": (out["diff"], hdr),
+        "VAR": (out["var"], hdr),
+        "PSF": (out["psf"], None),
+        "ZPTIMG": (out["zptimg"], hdr),
+        "DECORR": (out["decorr_kernel"], None),
+        "MATCH": (out["match_kernel"], None),
+        # science / resampled-template pixels -> difference (romandia.errorprop)
+        "KSCI": (out["noise_kernels"][0], None),
+        "KTMPL": (out["noise_kernels"][1], None),
+        "TMPL": aligned["TMPL"],
+        "PSFT": aligned["PSFT"],
+        "TMPLVAR0": aligned["TMPLVAR0"],
+    }
