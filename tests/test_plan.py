@@ -57,3 +57,27 @@ def test_list_without_the_band(tmp_path):
     s.write_text(H + row("R062", 7, 1))
     with pytest.raises(InputError, match=r"lists no R062 image"):
         build_plan({"sims_dir": ".", "objects": [obj(1, t, s)]})
+
+
+def test_per_image_lookups(tmp_path):
+    """The plan's indexes behind the per-image jobs: objects per image, templates and rows
+    per science image, objects by (oid, band)."""
+    t = tmp_path / "t.csv"
+    t.write_text(H + row("R062", 6, 17) + row("R062", 7, 3))
+    s1 = tmp_path / "s1.csv"
+    s1.write_text(H + row("R062", 10, 1) + row("R062", 11, 2))
+    s2 = tmp_path / "s2.csv"
+    s2.write_text(H + row("R062", 11, 2))
+    t2 = tmp_path / "t2.csv"
+    t2.write_text(H + row("R062", 6, 17))
+    plan = build_plan({"sims_dir": str(tmp_path), "objects": [obj(1, t, s1), obj(2, t2, s2)]})
+    assert [o.oid for o in plan.objects_on_image("R062_11_2")] == [1, 2]
+    assert [o.oid for o in plan.objects_on_image("R062_6_17")] == [1, 2]
+    assert [o.oid for o in plan.objects_on_image("R062_7_3")] == [1]
+    assert plan.science_keys == ["R062_10_1", "R062_11_2"]
+    assert plan.science_templates["R062_11_2"] == ["R062_6_17", "R062_7_3"]
+    assert [(o.oid, t) for o, t in plan.measurements("R062_11_2")] == [
+        (1, "R062_6_17"), (1, "R062_7_3"), (2, "R062_6_17")]
+    assert plan.object(2, "R062").science == ("R062_11_2",)
+    with pytest.raises(KeyError, match="object 3 R062 not in config"):
+        plan.object(3, "R062")

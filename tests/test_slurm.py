@@ -169,7 +169,7 @@ def test_overlay_only_resizes_the_perlmutter_profile():
     gpu = {r for r, res in prod["set-resources"].items() if res.get("constraint") == "gpu"}
     assert gpu == set(GPU_RULES)
     assert all(prod["set-resources"][r]["cpus_per_gpu"] == 32 for r in gpu)
-    assert {prod["groups"][r] for r in gpu} == {"gpu_pairs"}
+    assert {prod["groups"][r] for r in gpu} == {"gpu_science"}
 
 
 # --------------------------------------------------------------------------- the real workflow
@@ -205,7 +205,7 @@ def test_sbatch_lines_carry_perlmutter_settings(demo):
         assert c.flags["-C"] == "gpu" and c.flags["--qos"] == "shared", c.line
         assert c.flags["--gpus"] == "1" and c.flags["-A"] == f"{h.ACCOUNT}_g", c.line
         assert "--cpus-per-gpu" in c.flags and "-t" in c.flags and "--mem" in c.flags, c.line
-        assert c.comment.startswith("rule_gpu_pairs_"), c.line
+        assert c.comment.startswith("rule_gpu_science_"), c.line
     for c in cpu:
         assert c.flags["-C"] == "cpu" and c.flags["--qos"] == "shared", c.line
         assert c.flags["-A"] == h.ACCOUNT and "--gpus" not in c.flags, c.line
@@ -216,7 +216,7 @@ def test_sbatch_lines_carry_perlmutter_settings(demo):
     assert len(rows) == len(calls)
     for r in rows:
         assert r["State"] == "COMPLETED" and r["QOS"] == "shared", r
-        if "gpu_pairs" in r["Comment"]:
+        if "gpu_science" in r["Comment"]:
             assert r["Account"] == f"{h.ACCOUNT}_g" and r["Constraints"] == "gpu", r
             assert "gres/gpu=1" in r["AllocTRES"], r
         else:
@@ -224,26 +224,26 @@ def test_sbatch_lines_carry_perlmutter_settings(demo):
             assert "gres/gpu" not in r["AllocTRES"], r
 
 
-def test_gpu_pairs_of_a_group_share_one_slurm_job(demo):
+def test_gpu_science_images_of_a_group_share_one_slurm_job(demo):
     run = demo["runs"]["slurm"]
     gpu_jobs = {}  # SLURM job id -> the rule:wildcards jobs it ran
     for jid, log in h.submitted_jobs(run.output):
-        if "group_gpu_pairs" in str(log):
+        if "group_gpu_science" in str(log):
             gpu_jobs[jid] = h.target_jobs_in_slurm_log(log)
-    pair_job: dict[tuple[str, str], set[str]] = {}
+    sci_job: dict[tuple[str, str], set[str]] = {}
     for jid, targets in gpu_jobs.items():
         for t in targets:
             rule, _, wc = t.partition(":")
             assert rule in GPU_RULES, t
-            pair_job.setdefault((rule, wc), set()).add(jid)
-    pairs = {wc for _, wc in pair_job}
-    assert len(pairs) >= 2, gpu_jobs
-    # every align and subtract ran once, and both of a pair in the same SLURM job
-    for wc in pairs:
-        assert pair_job[("align", wc)] == pair_job[("subtract", wc)], wc
-        assert len(pair_job[("align", wc)]) == 1, wc
+            sci_job.setdefault((rule, wc), set()).add(jid)
+    science = {wc for _, wc in sci_job}
+    assert len(science) >= 2, gpu_jobs
+    # every align and subtract (one per science image) ran once, both in the same SLURM job
+    for wc in science:
+        assert sci_job[("align", wc)] == sci_job[("subtract", wc)], wc
+        assert len(sci_job[("align", wc)]) == 1, wc
     size = yaml.safe_load((h.TEST_PROFILE / "profile.yaml").read_text())["group-components"]
-    assert len(gpu_jobs) == math.ceil(len(pairs) / size["gpu_pairs"]) == 1, gpu_jobs
+    assert len(gpu_jobs) == math.ceil(len(science) / size["gpu_science"]) == 1, gpu_jobs
     # one GPU allocation for all of them
     assert all("gres/gpu=1" in r["AllocTRES"] for r in h.sacct(list(gpu_jobs)))
 

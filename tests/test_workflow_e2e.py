@@ -100,16 +100,58 @@ def test_fluxes_match_truth(run):
             assert z == pytest.approx(zeropoint(b, hdr["ZPTMAG"]), abs=1e-9)
 
 
-def test_second_run_does_nothing_and_changed_input_reruns_dependents(run):
+def _dry_counts(run, cfg=None):
+    res = snakemake(run["work"], "-n", "--quiet", "rules", "--configfile", str(cfg or run["cfg"]))
+    assert res.returncode == 0, res.stderr[-3000:]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M)}
+
+
+def _recompress(img: Path) -> bytes:
+    """Change an image's bytes, not its pixels (as a re-download would); return the old bytes.
+
+    Snakemake 9 reruns on changed content: a bare `touch` is checked by checksum and ignored."""
+    old = img.read_bytes()
+    img.write_bytes(gzip.compress(gzip.decompress(old), compresslevel=6, mtime=0))
+    return old
+
+
+def test_second_run_does_nothing_and_changed_inputs_rerun_only_their_jobs(run):
     res = snakemake(run["work"], "-n", "--quiet", "rules", "--configfile", str(run["cfg"]))
     assert res.returncode == 0 and "Nothing to be done" in res.stdout + res.stderr
-    sci = yaml.safe_load((run["sims"] / "objects.yaml").read_text())[0]["science"]
-    first = (run["sims"] / sci).read_text().splitlines()[1].split()[0]
-    img = run["sims"] / "images" / "simple_model" / first
-    # Snakemake 9 reruns on changed content (a bare `touch` is checked by checksum and ignored):
-    # re-compress the same image, as a re-download would
-    img.write_bytes(gzip.compress(gzip.decompress(img.read_bytes()), compresslevel=6, mtime=0))
-    res = snakemake(run["work"], "-n", "--quiet", "rules", "--configfile", str(run["cfg"]))
-    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M)}
-    assert counts.get("fetch") == 1 and counts.get("subtract") == 1, res.stdout
-    assert counts.get("lightcurve") == 1
+    obj = yaml.safe_load((run["sims"] / "objects.yaml").read_text())[0]
+    root = run["sims"] / "images" / "simple_model"
+    sci_rows = (run["sims"] / obj["science"]).read_text().splitlines()[1:]
+    tmpl_rows = (run["sims"] / obj["templates"]).read_text().splitlines()[1:]
+    n_sci = len(sci_rows)
+
+    # a changed science image: its own jobs and its object's lightcurve
+    img = root / sci_rows[0].split()[0]
+    old = _recompress(img)
+    assert _dry_counts(run) == {"fetch": 1, "sky_subtract": 1, "psf": 1, "align": 1, "subtract": 1,
+                                "photometry": 1, "lightcurve": 1, "all": 1, "total": 8}
+    img.write_bytes(old)  # same bytes again: nothing to do
+    assert _dry_counts(run) == {}
+
+    # a changed template: its own jobs and every science image paired with it
+    img = root / tmpl_rows[0].split()[0]
+    old = _recompress(img)
+    c = _dry_counts(run)
+    assert c["fetch"] == c["sky_subtract"] == c["psf"] == 1 and c["lightcurve"] == 1
+    assert c["align"] == c["subtract"] == c["photometry"] == n_sci
+    img.write_bytes(old)
+
+    # a science image added to the list: only its jobs (and the lightcurve)
+    src = root / sci_rows[-1].split()[0]
+    band, pointing, sca = ou2024.parse_image_name(src.name)
+    new_rel = ou2024.image_relpath(band, 999999, sca)
+    (root / new_rel).parent.mkdir(parents=True)
+    (root / new_rel).write_bytes(src.read_bytes())
+    fields = sci_rows[-1].split()
+    longer = run["work"] / "science_plus_one.csv"
+    longer.write_text((run["sims"] / obj["science"]).read_text() + f"{new_rel} 999999 {sca} {float(fields[3]) + 5} {band}\n")
+    cfg = yaml.safe_load(run["cfg"].read_text())
+    cfg["objects"][0]["science"] = str(longer)
+    plus = run["work"] / "plus_one.yaml"
+    plus.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert _dry_counts(run, plus) == {"fetch": 1, "sky_subtract": 1, "psf": 1, "align": 1, "subtract": 1,
+                                      "photometry": 1, "lightcurve": 1, "all": 1, "total": 8}
