@@ -89,7 +89,7 @@ def check_not_saturated(stamps: dict, ra: float, dec: float, radius: float, leve
     ----------
     stamps : dict
         ``{"SCI": (data, header), "TEMPLATE": (data, header)}`` (either may be missing):
-        the sky-subtracted science and the aligned template stamps of the stamps rule.
+        the sky-subtracted science and the aligned template stamps (romandia.steps.photometry.cut_stamps).
     ra, dec, radius, level
         As in :func:`saturated_pixels`.
 
