@@ -158,6 +158,7 @@ def measure_science(diff: products.Batch, psf: products.Batch, rows: list[Mappin
         the stamp members ``{"{oid}.{template}": {HDU: (data, header)}}``.
     """
     shared = None
+    members: dict = {}  # template -> its difference member, read once for all objects
     out_rows, out_stamps = [], {}
     for spec in rows:
         t, oid = spec["template"], spec["oid"]
@@ -167,7 +168,9 @@ def measure_science(diff: products.Batch, psf: products.Batch, rows: list[Mappin
             cal["status"] = "measured, not applied (calibration.apply: false)"
         meta.update(calibration_columns(cal))
         try:
-            member = diff.member(t, products.DIFFERENCE_HDUS + products.DIFFERENCE_CARRIED)
+            if t not in members:
+                members[t] = diff.member(t, products.DIFFERENCE_HDUS + products.DIFFERENCE_CARRIED)
+            member = members[t]
             psf_sci = psf.member(oid, ["ATPOS"])["ATPOS"][0]
             if shared is None:
                 shared = diff.shared(products.DIFFERENCE_SHARED)

@@ -27,9 +27,10 @@ def fit_masks(detmask: np.ndarray, header, exclude_radec: Iterable, radius: floa
 
     Returns
     -------
-    (mask, exclude) : (ndarray of bool, ndarray of bool)
+    (mask, exclude, n) : (ndarray of bool, ndarray of bool, int)
         ``mask``: ``detmask`` without pixels within ``radius`` px of any object;
-        ``exclude``: those pixels (kept out of the compact-source fallback too).
+        ``exclude``: those pixels (kept out of the compact-source fallback too); ``n``: the
+        number of objects.
     """
     w = header_wcs(header)
     xy = [sky_to_pixel(w, ra, dec) for ra, dec in exclude_radec]
