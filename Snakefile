@@ -5,10 +5,7 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/fetch.smk"
-include: "workflow/rules/sky_subtract.smk"
-include: "workflow/rules/psf.smk"
-include: "workflow/rules/align.smk"
+include: "workflow/rules/prepare.smk"
 include: "workflow/rules/subtract.smk"
 include: "workflow/rules/photometry.smk"
 include: "workflow/rules/lightcurve.smk"

@@ -9,10 +9,12 @@ Runs N trivial jobs (tests/slurm/mini, rule `quick`) four ways and prints a tabl
 and, from sacct and the snakemake log, where the time goes (submission spacing, queue wait,
 in-job time, detection lag after the job ended).
 
-    .venv/bin/python bench/slurm_overhead.py [--n 8] [--init 2] [--pair-seconds 8]
+    .venv/bin/python bench/slurm_overhead.py [--n 8] [--init 2] [--pair-seconds 8] [--templates 3]
 
---pair-seconds S also prints how many pairs (align + subtract, S seconds of science per pair)
-one GPU allocation holds within a 2-hour walltime, with the measured per-member overhead.
+--pair-seconds S also prints how many pairs (S seconds of align + subtract science per pair)
+one GPU allocation holds within a 2-hour walltime, with the measured per-member overhead: a
+GPU group member is one `subtract` job, which runs every template of its science image in one
+process, so the overhead per pair is the per-member overhead over --templates.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ def main() -> None:
                     help="--slurm-init-seconds-before-status-checks (default: the test overlay's)")
     ap.add_argument("--pair-seconds", type=float, default=None,
                     help="measured align+subtract seconds per pair, for the pairs-per-allocation estimate")
+    ap.add_argument("--templates", type=int, default=1,
+                    help="templates per science image: pairs per `subtract` job (default 1, the worst case)")
     ap.add_argument("--walltime-min", type=float, default=120)
     a = ap.parse_args()
     reason = h.slurm_unavailable()
@@ -166,13 +170,14 @@ def main() -> None:
     print(f"overhead per job, SLURM vs local: {per_job:.2f} s "
           f"(sbatch alone: {raw['sbatch_call']:.3f} s per call, queue {raw['queue']:.2f} s)")
     print(f"in-allocation cost per group member (srun step + in-job snakemake): {per_member:.2f} s")
+    overhead = per_member / a.templates  # one `subtract` member per science image
+    print(f"per-pair overhead in a GPU group job, {a.templates} template(s) per science image: {overhead:.2f} s")
     if a.pair_seconds is not None:
-        members = 2  # align + subtract
-        per_pair = a.pair_seconds + members * per_member
+        per_pair = a.pair_seconds + overhead
         budget = a.walltime_min * 60 * 0.9  # keep 10% margin
         print(f"pairs per GPU allocation in {a.walltime_min:.0f} min (90% used): "
               f"{int(budget // per_pair)} at {per_pair:.1f} s per pair "
-              f"({a.pair_seconds:.1f} s science + {members} x {per_member:.2f} s overhead)")
+              f"({a.pair_seconds:.1f} s science + {overhead:.2f} s overhead)")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def collect(workdir: Path) -> dict:
 def table(rows: dict, peaks: dict | None = None) -> str:
     """Markdown table; ``peaks`` (from :func:`log_peaks`) adds the exact per-job peak RSS."""
     peaks = peaks or {}
-    order = ["fetch", "sky_subtract", "psf", "align", "subtract", "photometry", "lightcurve"]
+    order = ["prepare", "subtract", "photometry", "lightcurve"]
     out = ["| rule | jobs | mean wall [s] | max wall [s] | max sampled RSS [MB] | max peak RSS [MB] |",
            "|---|---|---|---|---|---|"]
     for rule in sorted(rows, key=lambda r: order.index(r) if r in order else 99):

@@ -1,5 +1,5 @@
-"""Rule subtract: every pair of a science image: cross-convolution, SFFT, decorrelation,
-difference variance (romandia.steps.subtract)."""
+"""Rule subtract: every template of a science image aligned and subtracted: resampling,
+cross-convolution, SFFT, decorrelation, difference variance (romandia.steps.subtract)."""
 
 from romandia import io, products, runner
 from romandia.steps import each_member, subtract
@@ -7,22 +7,32 @@ from romandia.steps import each_member, subtract
 
 def main(log):
     sm = snakemake  # noqa: F821
-    err = io.first_failure([sm.input.sci, sm.input.aligned])
+    p = sm.params
+    err = io.first_failure([sm.input.sci])
     if err:
         raise err
     sci = io.read_hdus(sm.input.sci, ["SKYSUB", "VAR", "DETMASK"])
-    anchors = dict(sm.params.anchors)  # template key -> anchor oid
-    with products.Batch(sm.input.aligned) as aligned, products.Batch(sm.input.sci_psf) as psf:
+    # p.pairs[i] = [template key, anchor oid, ra, dec] for inputs tmpl_sky[i], tmpl_psf[i]
+    pairs = {t: (oid, (ra, dec), sky, psf)
+             for (t, oid, ra, dec), sky, psf in zip(p.pairs, sm.input.tmpl_sky, sm.input.tmpl_psf, strict=True)}
+    with products.Batch(sm.input.sci_psf) as sci_psf:
 
         def one(t):
-            al = aligned.member(t, products.ALIGNED_HDUS)
-            sci_psf = psf.member(anchors[t], ["PSF"])["PSF"][0]
-            return subtract.subtract_template(sci, al, sci_psf, exclude_radec=sm.params.exclude,
-                                              sfft=sm.params.sfft, threads=sm.threads, log=log)
+            anchor, radec, sky, psf = pairs[t]
+            # the most specific cause first: a bad template image, the anchor object outside
+            # the science image, then (in align) no overlap, then the object outside the template
+            err = io.first_failure([sky])
+            if err:
+                raise err
+            psf_s = sci_psf.member(anchor, ["PSF"])["PSF"][0]
+            return subtract.difference_template(
+                sci, io.read_hdus(sky, ["SKYSUB", "VAR", "DETMASK"]),
+                lambda: products.read_members(psf, anchor, ["PSF"])["PSF"][0], psf_s, radec,
+                kernel=p.kernel, exclude_radec=p.exclude, sfft=p.sfft, sci_key=sm.wildcards.sci, tmpl_key=t,
+                threads=sm.threads, log=log)
 
-        members = each_member(anchors, one, log, "template")
-    shared = {"SCI": sci["SKYSUB"], "SCIVAR": sci["VAR"]}
-    products.write_batch(sm.output[0], members, shared=shared)
+        members = each_member(pairs, one, log, "template")
+    products.write_batch(sm.output[0], members, shared={"SCI": sci["SKYSUB"], "SCIVAR": sci["VAR"]})
 
 
 runner.run(snakemake, main)  # noqa: F821

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slurm
 
 PROFILES = ["--profile", str(h.SLURM_PROFILE), "--profile", str(h.TEST_PROFILE)]
 SIZE_KEYS = {"cpus_per_gpu", "cpus_per_task", "mem_mb", "runtime"}
-GPU_RULES = ("align", "subtract")
+GPU_RULES = ("subtract",)
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -95,7 +95,7 @@ def scancel_scenario(work: Path, env) -> dict:
 def demo_scenario(root: Path, env) -> dict:
     """The simulator's `test` preset through the real Snakefile twice, concurrently: locally
     (profiles/local) and through SLURM (profiles/slurm + overlay, --verbose), then a dry run.
-    backend=auto makes align/subtract ask for a GPU (the fake GRES) and compute on the CPU
+    backend=auto makes subtract ask for a GPU (the fake GRES) and compute on the CPU
     when CuPy is absent, as the local run does."""
     from romandia.simulate import simulate
 
@@ -238,10 +238,9 @@ def test_gpu_science_images_of_a_group_share_one_slurm_job(demo):
             sci_job.setdefault((rule, wc), set()).add(jid)
     science = {wc for _, wc in sci_job}
     assert len(science) >= 2, gpu_jobs
-    # every align and subtract (one per science image) ran once, both in the same SLURM job
+    # every subtract (align + subtract of one science image) ran once
     for wc in science:
-        assert sci_job[("align", wc)] == sci_job[("subtract", wc)], wc
-        assert len(sci_job[("align", wc)]) == 1, wc
+        assert len(sci_job[("subtract", wc)]) == 1, wc
     size = yaml.safe_load((h.TEST_PROFILE / "profile.yaml").read_text())["group-components"]
     assert len(gpu_jobs) == math.ceil(len(science) / size["gpu_science"]) == 1, gpu_jobs
     # one GPU allocation for all of them

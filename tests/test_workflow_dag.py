@@ -51,16 +51,17 @@ def test_dry_run_counts_jobs_per_image(two_objects):
     assert res.returncode == 0, res.stderr
     counts = job_counts(res.stdout + res.stderr)
     # per input image (1 template + 4 science images, science 12/3 shared by both objects)
-    assert counts["fetch"] == counts["sky_subtract"] == counts["psf"] == 5
+    assert counts["prepare"] == 5
     # per science image, whatever the number of templates and objects on it
-    assert counts["align"] == counts["subtract"] == counts["photometry"] == 4
+    assert counts["subtract"] == counts["photometry"] == 4
     assert counts["lightcurve"] == 2
-    assert "stamps" not in counts and "calibrate" not in counts
+    # one job per image, two per science image, one per lightcurve (and all)
+    assert counts == {"prepare": 5, "subtract": 4, "photometry": 4, "lightcurve": 2, "all": 1, "total": 16}
     assert not (two_objects / "results").exists(), "a dry run must not touch data"
 
 
 def test_job_count_does_not_grow_with_templates_or_objects(two_objects):
-    """Adding templates and objects on the same images adds no align/subtract/photometry job."""
+    """Adding templates and objects on the same images adds no subtract/photometry job."""
     (two_objects / "t2.csv").write_text(H + row(6, 17) + row(7, 9) + row(8, 2))
     cfg = yaml.safe_load((two_objects / "config.yaml").read_text())
     for o in cfg["objects"]:
@@ -70,8 +71,8 @@ def test_job_count_does_not_grow_with_templates_or_objects(two_objects):
     res = snakemake(two_objects, "-n", "--quiet", "rules", "--configfile", str(two_objects / "more.yaml"))
     assert res.returncode == 0, res.stderr
     counts = job_counts(res.stdout + res.stderr)
-    assert counts["fetch"] == counts["psf"] == 7  # 3 templates + 4 science images
-    assert counts["align"] == counts["subtract"] == counts["photometry"] == 4
+    assert counts["prepare"] == 7  # 3 templates + 4 science images
+    assert counts["subtract"] == counts["photometry"] == 4
     assert counts["lightcurve"] == 7  # per object and band
 
 

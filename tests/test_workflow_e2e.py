@@ -127,8 +127,8 @@ def test_second_run_does_nothing_and_changed_inputs_rerun_only_their_jobs(run):
     # a changed science image: its own jobs and its object's lightcurve
     img = root / sci_rows[0].split()[0]
     old = _recompress(img)
-    assert _dry_counts(run) == {"fetch": 1, "sky_subtract": 1, "psf": 1, "align": 1, "subtract": 1,
-                                "photometry": 1, "lightcurve": 1, "all": 1, "total": 8}
+    assert _dry_counts(run) == {"prepare": 1, "subtract": 1, "photometry": 1, "lightcurve": 1, "all": 1,
+                                "total": 5}
     img.write_bytes(old)  # same bytes again: nothing to do
     assert _dry_counts(run) == {}
 
@@ -136,8 +136,8 @@ def test_second_run_does_nothing_and_changed_inputs_rerun_only_their_jobs(run):
     img = root / tmpl_rows[0].split()[0]
     old = _recompress(img)
     c = _dry_counts(run)
-    assert c["fetch"] == c["sky_subtract"] == c["psf"] == 1 and c["lightcurve"] == 1
-    assert c["align"] == c["subtract"] == c["photometry"] == n_sci
+    assert c["prepare"] == 1 and c["lightcurve"] == 1
+    assert c["subtract"] == c["photometry"] == n_sci
     img.write_bytes(old)
 
     # a science image added to the list: only its jobs (and the lightcurve)
@@ -153,5 +153,5 @@ def test_second_run_does_nothing_and_changed_inputs_rerun_only_their_jobs(run):
     cfg["objects"][0]["science"] = str(longer)
     plus = run["work"] / "plus_one.yaml"
     plus.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    assert _dry_counts(run, plus) == {"fetch": 1, "sky_subtract": 1, "psf": 1, "align": 1, "subtract": 1,
-                                      "photometry": 1, "lightcurve": 1, "all": 1, "total": 8}
+    assert _dry_counts(run, plus) == {"prepare": 1, "subtract": 1, "photometry": 1, "lightcurve": 1, "all": 1,
+                                      "total": 5}

@@ -334,33 +334,6 @@ def crop_image(img: Image, bounds) -> Image:
     )
 
 
-def write_image(path, img: Image, extra_header: dict | None = None) -> None:
-    """Write an :class:`Image` as PRIMARY + SCI (+ ERR, DQ), uncompressed, atomically."""
-    hdr = img.header.copy()
-    for k in ("NAXIS", "NAXIS1", "NAXIS2", "BITPIX", "XTENSION", "PCOUNT", "GCOUNT", "EXTNAME"):
-        hdr.remove(k, ignore_missing=True, remove_all=True)
-    for k, v in (extra_header or {}).items():
-        hdr[k] = v
-    hdus = [fits.PrimaryHDU(header=hdr), fits.ImageHDU(img.data, header=hdr, name="SCI")]
-    if img.err is not None:
-        hdus.append(fits.ImageHDU(img.err, header=hdr, name="ERR"))
-    if img.dq is not None:
-        hdus.append(fits.ImageHDU(img.dq, header=hdr, name="DQ"))
-    write_fits(path, hdus)
-
-
-def read_image(path) -> Image:
-    """Read a staged image written by :func:`write_image` (no validation)."""
-    with fits.open(path, memmap=False) as hdul:
-        names = [h.name for h in hdul]
-        return Image(
-            data=np.asarray(hdul["SCI"].data),
-            err=np.asarray(hdul["ERR"].data) if "ERR" in names else None,
-            dq=np.asarray(hdul["DQ"].data) if "DQ" in names else None,
-            header=hdul["SCI"].header.copy(),
-        )
-
-
 def read_hdus(path, names) -> dict:
     """Read named HDUs of a FITS file into ``{name: (data, header)}``."""
     out = {}

@@ -12,9 +12,9 @@ pair
     objects use it; its *anchor* (the object whose position sets the PSFs used in the
     subtraction) is the object with the smallest id.
 
-The workflow's jobs are keyed by image: ``fetch``, ``sky_subtract`` and ``psf`` per input
-image, ``align``, ``subtract`` and ``photometry`` per science image (every template and
-object of that image in one job), ``lightcurve`` per object and band.
+The workflow's jobs are keyed by image: ``prepare`` (stages fetch, sky_subtract, psf) per
+input image, ``subtract`` (stages align, subtract) and ``photometry`` per science image (every
+template and object of that image in one job), ``lightcurve`` per object and band.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def check_objects_on_images(plan: Plan) -> None:
     almost always means a wrong ``ra``/``dec`` or the wrong image list; an object outside
     only *some* of its images is left to the workflow, where only those images' rows fail.
     Only the images' headers are read (a few ms per image).  Images that cannot be read are
-    not counted: the ``fetch`` rule reports them.
+    not counted: ``prepare`` reports them.
 
     Raises
     ------
@@ -212,7 +212,7 @@ def check_objects_on_images(plan: Plan) -> None:
             try:
                 hdr = read_sci_header(plan.image_path(key))
                 footprints[key] = (header_wcs(hdr), int(hdr["NAXIS1"]), int(hdr["NAXIS2"]))
-            except Exception:  # noqa: BLE001 - unreadable: fetch reports it
+            except Exception:  # noqa: BLE001 - unreadable: prepare reports it
                 footprints[key] = None
         return footprints[key]
 

@@ -7,26 +7,21 @@ the library read and write these files only through this module.
 ========================  =====================  ===============================================
 product (rule, key)       path                   contents
 ========================  =====================  ===============================================
-staged (fetch, image)     ``staged/{image}``     ``SCI`` (+ ``ERR``, ``DQ``): the input image,
-                                                 decompressed and cut out around the objects;
-                                                 header ``ROMSRC``, ``ROMX0``/``ROMY0``
-sky (sky_subtract,        ``sky/{image}``        ``SKYSUB``, ``VAR``, ``DETMASK``, ``SKY``;
-image)                                           header ``SKYRMS``, ``SKYMED``, ``NSOURCES``,
-                                                 ``NDETMASK``, ``VARMODE``
-psf (psf, image)          ``psf/{image}``        per object (member = oid): ``PSF`` (centred,
+sky (prepare, image)      ``sky/{image}``        ``SKYSUB``, ``VAR``, ``DETMASK``, ``SKY`` of the
+                                                 input image cut out around the objects; header
+                                                 ``ROMSRC``, ``ROMX0``/``ROMY0``, ``SKYRMS``,
+                                                 ``SKYMED``, ``NSOURCES``, ``NDETMASK``,
+                                                 ``VARMODE``
+psf (prepare, image)      ``psf/{image}``        per object (member = oid): ``PSF`` (centred,
                                                  for convolutions), ``ATPOS`` (at the object's
                                                  sub-pixel position); ``PSFX``, ``PSFY``
-aligned (align, science)  ``align/{science}``    per template (member = template key):
-                                                 ``TMPL``, ``TMPLVAR``, ``TMPLMASK``, ``BLANK``
-                                                 (science grid), ``PSFT`` (template PSF in the
-                                                 science frame), ``TMPLVAR0`` (variance on the
-                                                 template's own grid); ``TSKYRMS``, ``TZPTMAG``
 difference (subtract,     ``subtract/{science}`` shared: ``SCI``, ``SCIVAR``; per template:
 science)                                         ``DIFF``, ``VAR``, ``PSF``, ``ZPTIMG``,
                                                  ``DECORR``, ``MATCH``, ``KSCI``, ``KTMPL`` and,
-                                                 copied from ``aligned``, ``TMPL``, ``PSFT``,
-                                                 ``TMPLVAR0``: the one input photometry needs
-                                                 besides the PSFs
+                                                 from the aligned template (in memory, never a
+                                                 file: :data:`ALIGNED_HDUS`), ``TMPL``,
+                                                 ``PSFT``, ``TMPLVAR0``: the one input
+                                                 photometry needs besides the PSFs
 photometry (photometry,   ``phot/{science}``     JSON: every (object, template) row and the
 science)                                         field-star calibration of each template
 stamps (photometry,       ``stamps/{science}``   per (object, template): ``SCI``, ``TEMPLATE``,
@@ -56,19 +51,17 @@ from .io import image_hdu, read_failure, write_fits
 # --------------------------------------------------------------------------- paths
 #: product -> path under dia_out_dir ({key}: image key)
 PATHS = {
-    "staged": "staged/{key}.fits",
     "sky": "sky/{key}.fits",
     "psf": "psf/{key}.fits",
-    "aligned": "align/{key}.fits",
     "difference": "subtract/{key}.fits",
     "photometry": "phot/{key}.json",
     "stamps": "stamps/{key}.fits",
 }
 
 # --------------------------------------------------------------------------- HDU names
-STAGED_HDUS = ("SCI", "ERR", "DQ")
 SKY_HDUS = ("SKYSUB", "VAR", "DETMASK", "SKY")
 PSF_HDUS = ("PSF", "ATPOS")
+#: the aligned template handed from align to subtract in memory (:func:`as_stored`)
 ALIGNED_HDUS = ("TMPL", "TMPLVAR", "TMPLMASK", "BLANK", "PSFT", "TMPLVAR0")
 DIFFERENCE_SHARED = ("SCI", "SCIVAR")
 DIFFERENCE_HDUS = ("DIFF", "VAR", "PSF", "ZPTIMG", "DECORR", "MATCH", "KSCI", "KTMPL")
@@ -77,7 +70,7 @@ DIFFERENCE_CARRIED = ("TMPL", "PSFT", "TMPLVAR0")
 STAMP_HDUS = ("SCI", "TEMPLATE", "DIFF", "VAR", "SCIVAR", "TMPLVAR0")
 
 # --------------------------------------------------------------------------- header keys
-#: staged image
+#: the staged image (and every product made from it)
 KEY_SOURCE = "ROMSRC"  # the input image's path (last 68 characters)
 KEY_X0, KEY_Y0 = "ROMX0", "ROMY0"  # 0-based SCA pixel of array pixel [0, 0]
 #: sky
@@ -123,14 +116,29 @@ def hdu_name(name: str, member: str | int | None = None) -> str:
     return name if member is None else f"{name}.{member}"
 
 
-def _hdu(name: str, data, header, member=None):
+def stored_dtype(name: str) -> type:
+    """The dtype HDU ``name`` has on disk (:data:`FLOAT64`, :data:`UINT8`, else float32)."""
     if name in FLOAT64:
-        dtype = np.float64
-    elif name in UINT8:
-        dtype = np.uint8
+        return np.float64
+    if name in UINT8:
+        return np.uint8
+    return np.float32
+
+
+def as_stored(members: Mapping[str, tuple]) -> dict:
+    """``{name: (data, header)}`` with every array in the dtype it would have on disk.
+
+    A step that hands its result to the next one in memory (``align`` to ``subtract``)
+    passes it through this, so the next step sees the values a reader of the file would.
+    """
+    return {n: (None if d is None else np.asarray(d).astype(stored_dtype(n), copy=False), h)
+            for n, (d, h) in members.items()}
+
+
+def _hdu(name: str, data, header, member=None):
+    dtype = stored_dtype(name)
+    if dtype is np.uint8:
         data = np.asarray(data).astype(np.uint8)
-    else:
-        dtype = np.float32
     return image_hdu(data, header, hdu_name(name, member), dtype=dtype)
 
 

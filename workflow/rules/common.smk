@@ -45,7 +45,8 @@ wildcard_constraints:
 
 
 def image_file(wildcards):
-    """The input image of ``fetch``; empty when missing so ``fetch`` records the failure."""
+    """The input image of ``prepare``; empty when missing so ``prepare`` records the failure
+    (its ``fetch`` stage names the file)."""
     path = PLAN.image_path(wildcards.image)
     return [str(path)] if path.exists() else []
 
@@ -78,7 +79,7 @@ def _anchor(sci, tmpl):
     return PLAN.anchor(f"{sci}--{tmpl}")
 
 
-def align_inputs(wildcards):
+def subtract_inputs(wildcards):
     ts = science_templates(wildcards)
     return {
         "sci": f"{DIA}/sky/{wildcards.sci}.fits",
@@ -88,18 +89,13 @@ def align_inputs(wildcards):
     }
 
 
-def align_pairs(wildcards):
-    """[template, anchor oid, anchor ra, anchor dec] per template (align_inputs' order)."""
+def subtract_pairs(wildcards):
+    """[template, anchor oid, anchor ra, anchor dec] per template (subtract_inputs' order)."""
     out = []
     for t in science_templates(wildcards):
         o = PLAN.object(_anchor(wildcards.sci, t), PLAN.images[t].band)
         out.append([t, o.oid, o.ra, o.dec])
     return out
-
-
-def subtract_anchors(wildcards):
-    """{template: anchor oid} of a science image's pairs."""
-    return {t: _anchor(wildcards.sci, t) for t in science_templates(wildcards)}
 
 
 def photometry_rows(wildcards):

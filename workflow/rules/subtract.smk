@@ -1,10 +1,9 @@
 rule subtract:
-    """Every pair of a science image: cross-convolve, SFFT, decorrelate; differences,
-    variances and PSFs."""
+    """Every template of a science image: align (resample onto the science grid, rotate the
+    template PSF), then subtract (cross-convolve, SFFT, decorrelate; differences, variances
+    and PSFs). The GPU rule."""
     input:
-        sci=f"{DIA}/sky/{{sci}}.fits",
-        sci_psf=f"{DIA}/psf/{{sci}}.fits",
-        aligned=f"{DIA}/align/{{sci}}.fits",
+        unpack(subtract_inputs),
     output:
         f"{DIA}/subtract/{{sci}}.fits",
     log:
@@ -17,9 +16,10 @@ rule subtract:
     resources:
         gpu=GPU,
     params:
+        pairs=subtract_pairs,
+        kernel=config["resample_kernel"],
         sfft=config["sfft"],
         exclude=objects_radec_on_image,
-        anchors=subtract_anchors,
         backend=config["backend"],
     script:
         "../../scripts/subtract.py"

@@ -1,7 +1,10 @@
-"""The workflow's steps as library functions, one module per rule.
+"""The workflow's stages as library functions, one module per stage or rule.
 
-Each rule script reads its inputs (:mod:`romandia.products`), makes one call into its step
-module and writes the result.  A job handles every member of its key (the objects on an
+Stages: fetch, sky_subtract and psf (rule ``prepare``, :mod:`.prepare`, :mod:`.psf`), align and
+subtract (rule ``subtract``, :mod:`.align`, :mod:`.subtract`), the field-star calibration and
+photometry (rule ``photometry``, :mod:`.calibrate`, :mod:`.photometry`), lightcurve.  Each rule
+script reads its inputs (:mod:`romandia.products`), makes one call into its step module and
+writes the result.  A job handles every member of its key (the objects on an
 image, the templates of a science image, the rows of a science image) in one process;
 :func:`each_member` runs them so that a :class:`~romandia.errors.DataError` in one member
 costs only that member, while any other exception (an infrastructure fault) fails the job.

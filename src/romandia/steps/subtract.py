@@ -1,16 +1,22 @@
-"""Step ``subtract``: cross-convolution, SFFT, decorrelation and variance of each pair of a
-science image (:func:`romandia.subtract.difference_pair`)."""
+"""Rule ``subtract``: for each template of a science image, the stages ``align`` (resample
+onto the science grid, :mod:`romandia.steps.align`) and ``subtract`` (cross-convolution,
+SFFT, decorrelation and variance, :func:`romandia.subtract.difference_pair`).
+
+Both stages run in one process per science image (issue #14); the aligned template passes
+from one to the other in memory, in the dtypes its file had (:func:`romandia.products.as_stored`).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
 from .. import products
 from .. import subtract as sub
 from ..io import header_wcs, sky_to_pixel
+from .align import align_template
 
 
 def zeropoint_flux_ratio(sci_zptmag: float, tmpl_zptmag: float) -> float:
@@ -121,3 +127,43 @@ def subtract_template(sci: Mapping, aligned: Mapping, sci_psf: np.ndarray, *, ex
         "PSFT": aligned["PSFT"],
         "TMPLVAR0": aligned["TMPLVAR0"],
     }
+
+
+def difference_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarray], sci_psf: np.ndarray,
+                        radec: tuple[float, float], *, kernel: str, exclude_radec: Iterable, sfft: Mapping,
+                        sci_key: str, tmpl_key: str, threads: int = 1,
+                        log: logging.Logger | None = None) -> dict:
+    """Stages ``align`` then ``subtract`` of one template: the difference member.
+
+    Parameters
+    ----------
+    sci : mapping
+        The science sky product: ``SKYSUB``, ``VAR``, ``DETMASK``.
+    tmpl : mapping
+        The template's sky product: ``SKYSUB``, ``VAR``, ``DETMASK``.
+    tmpl_psf : callable
+        ``tmpl_psf()`` -> the template's centred PSF at ``radec``
+        (:func:`romandia.steps.align.align_template`).
+    sci_psf : ndarray
+        The science PSF at ``radec``, centred.
+    radec : (float, float)
+        The pair's anchor object [deg].
+    kernel, sci_key, tmpl_key
+        See :func:`romandia.steps.align.align_template`.
+    exclude_radec, sfft, threads
+        See :func:`subtract_template`.
+
+    Returns
+    -------
+    dict
+        The difference member (:func:`subtract_template`).
+
+    Raises
+    ------
+    DataError
+        ``align`` or ``subtract``.
+    """
+    aligned = align_template(sci, tmpl, tmpl_psf, radec, kernel=kernel, sci_key=sci_key, tmpl_key=tmpl_key,
+                             log=log)
+    return subtract_template(sci, products.as_stored(aligned), sci_psf, exclude_radec=exclude_radec,
+                             sfft=sfft, threads=threads, log=log)

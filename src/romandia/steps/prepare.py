@@ -1,0 +1,162 @@
+"""Rule ``prepare``: one input image through the stages ``fetch`` → ``sky_subtract`` → ``psf``.
+
+The three stages run in one process per image (issue #14: on 2 cores a separate Python job
+per stage spent more time starting and importing than working).  They stay separate
+functions here, each with its own :class:`~romandia.errors.DataError` stage name, its own
+log lines and its own time in the log (``stage <name> ... s``), so a failure still says which
+stage met it and ``bench/startup_share.py`` can still tell the stages apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import io, noise, products, sky
+from . import psf as psf_step
+
+
+@dataclass
+class Prepared:
+    """What ``prepare`` writes for one image.
+
+    Attributes
+    ----------
+    sky_hdus : list of astropy.io.fits HDUs
+        The sky product (:data:`romandia.products.SKY_HDUS`), ready to write.
+    psfs : dict
+        The psf product's members: ``{str(oid): {"PSF", "ATPOS"} or DataError}``.
+    seconds : dict
+        Wall time of each stage [s].
+    """
+
+    sky_hdus: list
+    psfs: dict
+    seconds: dict
+
+
+def stage_image(path, *, band: str, objects: Iterable, cutout_size: int | None,
+                log: logging.Logger | None = None) -> io.Image:
+    """Stage ``fetch``: read and validate an input image, cut it out around the objects.
+
+    Parameters
+    ----------
+    path : path
+        The OU2024 image (``.fits`` or ``.fits.gz``).
+    band : str
+        The band the image list gives it (checked against ``FILTER``).
+    objects : iterable of (oid, ra, dec)
+        Objects whose lists name the image [deg]; the cutout covers those inside it.
+    cutout_size : int or None
+        Side of the region kept around each object [px]; None keeps the full frame.
+
+    Returns
+    -------
+    romandia.io.Image
+        The cutout, header with ``ROMSRC`` (the input's path) and ``ROMX0``/``ROMY0``.
+
+    Raises
+    ------
+    DataError
+        ``fetch``: the file is missing, unreadable or not an OU2024 image of ``band``.
+    """
+    img = io.load_ou_image(path, expected_band=band)
+    ny, nx = img.data.shape
+    centres = []
+    for oid, ra, dec in objects:
+        x, y = io.sky_to_pixel(img.wcs, ra, dec)
+        inside = -0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5
+        if log is not None:
+            log.info("object %s at pixel (%.2f, %.2f)%s", oid, x, y, "" if inside else " (outside)")
+        if inside:
+            centres.append((x, y))
+    bounds = io.cutout_bounds(img.data.shape, centres, cutout_size)
+    out = io.crop_image(img, bounds)
+    if out is img:
+        out = io.Image(data=img.data, err=img.err, dq=img.dq, header=img.header.copy())
+    out.header[products.KEY_SOURCE] = str(path)[-68:]
+    if log is not None:
+        log.info("staged %s: %s -> %s (bounds %s)", path, img.data.shape, out.data.shape, bounds)
+    return out
+
+
+def sky_product(img: io.Image, *, sky_cfg: Mapping, variance: str,
+                log: logging.Logger | None = None) -> list:
+    """Stage ``sky_subtract``: sky, RMS, variance and the detection mask of extended sources.
+
+    Parameters
+    ----------
+    img : romandia.io.Image
+        The staged image [counts per exposure].
+    sky_cfg : mapping
+        Config ``sky`` (:func:`romandia.sky.subtract_sky`'s keywords).
+    variance : str
+        Config ``variance`` (:func:`romandia.noise.variance_map`'s ``mode``).
+
+    Returns
+    -------
+    list of HDUs
+        PRIMARY, ``SKYSUB``, ``VAR`` [counts²], ``DETMASK``, ``SKY``; header ``SKYRMS``,
+        ``SKYMED``, ``NSOURCES``, ``NDETMASK``, ``VARMODE`` on top of the staged header.
+    """
+    res = sky.subtract_sky(img.data, **sky_cfg)
+    var = noise.variance_map(res.skysub, res.rms, err=img.err, mode=variance)
+    hdr = img.header.copy()
+    hdr[products.KEY_SKYRMS] = (res.sky_rms, "median background RMS [counts]")
+    hdr[products.KEY_SKYMED] = (float(np.median(res.sky)), "median background [counts]")
+    hdr[products.KEY_NSOURCES] = res.n_sources
+    hdr[products.KEY_NDETMASK] = (res.n_masked_sources, "sources kept in DETMASK (flux radius cut)")
+    hdr[products.KEY_VARMODE] = variance
+    if log is not None:
+        log.info("sky rms %.3f, %d sources, %d in the detection mask (%.1f%% of pixels)",
+                 res.sky_rms, res.n_sources, res.n_masked_sources, 100 * res.detmask.mean())
+    return [
+        io.fits.PrimaryHDU(header=io.image_hdu(np.zeros((1, 1)), hdr).header),
+        io.image_hdu(res.skysub, hdr, "SKYSUB"),
+        io.image_hdu(var, hdr, "VAR"),
+        io.image_hdu(res.detmask.astype(np.uint8), hdr, "DETMASK", dtype=np.uint8),
+        io.image_hdu(res.sky, hdr, "SKY"),
+    ]
+
+
+def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size: int | None,
+                  sky_cfg: Mapping, variance: str, psf_cfg: Mapping,
+                  log: logging.Logger | None = None) -> Prepared:
+    """Stages ``fetch``, ``sky_subtract`` and ``psf`` of one input image.
+
+    Parameters
+    ----------
+    path : path
+        The input image.
+    image : str
+        Its key (``{band}_{observation_id}_{sca}``), for messages.
+    band, objects, cutout_size
+        See :func:`stage_image`; ``objects`` also get a PSF each.
+    sky_cfg, variance
+        See :func:`sky_product`.
+    psf_cfg : mapping
+        Config ``psf`` (:func:`romandia.steps.psf.image_psfs`).
+
+    Raises
+    ------
+    DataError
+        ``fetch`` or ``sky_subtract``: the image is unusable (every product of it fails).
+        An object outside the image is its own member's failure, not the image's.
+    """
+    objects = list(objects)
+    seconds = {}
+    t = time.perf_counter()
+    img = stage_image(path, band=band, objects=objects, cutout_size=cutout_size, log=log)
+    seconds["fetch"], t = time.perf_counter() - t, time.perf_counter()
+    sky_hdus = sky_product(img, sky_cfg=sky_cfg, variance=variance, log=log)
+    seconds["sky_subtract"], t = time.perf_counter() - t, time.perf_counter()
+    psfs = psf_step.image_psfs(img, objects, image=image, cfg=psf_cfg, log=log)
+    seconds["psf"] = time.perf_counter() - t
+    if log is not None:
+        for name, s in seconds.items():
+            log.info("stage %s %.2f s", name, s)
+    return Prepared(sky_hdus=sky_hdus, psfs=psfs, seconds=seconds)

@@ -1,0 +1,22 @@
+rule prepare:
+    """One input image: fetch (validate, cut out around the objects), sky_subtract (sky,
+    variance, detection mask) and psf (the PSF at every configured object on it)."""
+    input:
+        image_file,
+    output:
+        sky=f"{DIA}/sky/{{image}}.fits",
+        psf=f"{DIA}/psf/{{image}}.fits",
+    log:
+        "logs/prepare/{image}.log",
+    benchmark:
+        "benchmarks/prepare/{image}.tsv"
+    conda:
+        "../../envs/romandia.yaml"
+    params:
+        image=image_params,
+        cutout_size=config["cutout_size"],
+        sky=config["sky"],
+        variance=config["variance"],
+        psf=config["psf"],
+    script:
+        "../../scripts/prepare.py"
