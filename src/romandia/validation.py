@@ -546,9 +546,12 @@ def _deep_merge(a: dict, b: Mapping) -> dict:
     return out
 
 
-def workflow_config(sims_dir, workdir, overrides: Mapping | None = None, threads: int = 2) -> Path:
+def workflow_config(sims_dir, workdir, overrides: Mapping | None = None, threads: int = 1) -> Path:
     """Write ``{workdir}/config.yaml`` for the simulator output ``sims_dir`` (every object of
-    its ``objects.yaml``), with ``overrides`` deep-merged; return its path."""
+    its ``objects.yaml``), with ``overrides`` deep-merged; return its path.
+
+    ``threads`` (per ``subtract`` job) stays 1: the cores are filled by jobs side by side.
+    """
     import yaml
 
     sims = Path(sims_dir).resolve()
@@ -573,7 +576,7 @@ def run_workflow(sims_dir, workdir, overrides: Mapping | None = None, cores: int
     """
     repo = Path(__file__).resolve().parents[2]
     snakefile = Path(snakefile) if snakefile else repo / "Snakefile"
-    cfg = workflow_config(sims_dir, workdir, overrides, threads=cores)
+    cfg = workflow_config(sims_dir, workdir, overrides)
     env = dict(os.environ)
     env.setdefault("NUMBA_CACHE_DIR", str(repo / ".numba_cache"))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "-d", str(workdir),
