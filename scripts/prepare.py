@@ -6,10 +6,10 @@ from romandia.steps import prepare
 
 def main(log):
     sm = snakemake  # noqa: F821
-    p = sm.params
-    out = prepare.prepare_image(p.image["path"], image=sm.wildcards.image, band=p.image["band"],
-                                objects=p.image["objects"], cutout_size=p.cutout_size, sky_cfg=p.sky,
-                                variance=p.variance, psf_cfg=p.psf, log=log)
+    p, img = sm.params, sm.params.image
+    out = prepare.prepare_image(img["path"], image=sm.wildcards.image, band=img["band"], objects=img["objects"],
+                                cutout_size=p.cutout_size, sky_cfg=p.sky, variance=p.variance, psf_cfg=p.psf,
+                                fetch=p.fetch, source=img["source"], extra=img["extra"], log=log)
     io.write_fits(sm.output.sky, out.sky_hdus)
     products.write_batch(sm.output.psf, out.psfs)
 

@@ -53,7 +53,8 @@ class Plan:
     pairs), whatever the number of objects.
     """
 
-    sims_dir: Path
+    #: a local directory, or an https:// / s3:// URL (romandia.remote)
+    sims_dir: Path | str
     images: dict[str, ImageEntry] = field(default_factory=dict)
     objects: list[Obj] = field(default_factory=list)
     #: pair key -> (science key, template key)
@@ -69,9 +70,23 @@ class Plan:
     #: (oid, band) -> object
     by_id: dict[tuple[int, str], Obj] = field(default_factory=dict)
 
-    def image_path(self, key: str) -> Path:
-        """Absolute path of an input image under ``sims_dir/images/simple_model``."""
-        return self.sims_dir / "images" / "simple_model" / self.images[key].path
+    @property
+    def remote(self) -> bool:
+        """True when ``sims_dir`` is an https:// or s3:// URL."""
+        return isinstance(self.sims_dir, str)
+
+    def image_path(self, key: str) -> Path | str:
+        """Where an input image is: ``sims_dir/images/simple_model/<path from the list>``
+        (a URL when ``sims_dir`` is one)."""
+        return self.sims_path("images", "simple_model", self.images[key].path)
+
+    def sims_path(self, *parts: str) -> Path | str:
+        """``sims_dir/part/...``: a Path, or a URL string when ``sims_dir`` is remote."""
+        if self.remote:
+            from .remote import join
+
+            return join(self.sims_dir, *parts)
+        return self.sims_dir.joinpath(*parts)
 
     def object(self, oid: int, band: str | None = None) -> Obj:
         """The object ``oid`` in ``band`` (any band when None: the first configured)."""
@@ -122,9 +137,11 @@ def build_plan(config: dict, base_dir: str | Path = ".") -> Plan:
         Duplicate object/band, an image used as both template and science of one object,
         an image listed with two different paths, or problems in the CSV files.
     """
+    from .remote import is_remote
+
     base = Path(base_dir)
-    sims = Path(config["sims_dir"])
-    if not sims.is_absolute():
+    sims = str(config["sims_dir"]).rstrip("/") if is_remote(config["sims_dir"]) else Path(config["sims_dir"])
+    if isinstance(sims, Path) and not sims.is_absolute():
         sims = base / sims
     plan = Plan(sims_dir=sims)
     seen_objects: set[tuple[int, str]] = set()
@@ -195,7 +212,8 @@ def check_objects_on_images(plan: Plan) -> None:
     almost always means a wrong ``ra``/``dec`` or the wrong image list; an object outside
     only *some* of its images is left to the workflow, where only those images' rows fail.
     Only the images' headers are read (a few ms per image).  Images that cannot be read are
-    not counted: ``prepare`` reports them.
+    not counted: ``prepare`` reports them.  Remote images are not read here (a gzip file is
+    read whole; ``prepare`` downloads each one once).
 
     Raises
     ------
@@ -208,6 +226,8 @@ def check_objects_on_images(plan: Plan) -> None:
     footprints: dict[str, tuple | None] = {}
 
     def footprint(key):
+        if plan.remote:
+            return None
         if key not in footprints:
             try:
                 hdr = read_sci_header(plan.image_path(key))

@@ -32,6 +32,10 @@ DIA = config["dia_out_dir"].rstrip("/")
 LC = config["lc_out_dir"].rstrip("/")
 # GPU rules ask for a GPU unless the CPU backend is forced.
 GPU = 0 if config["backend"] == "cpu" else 1
+# Remote inputs (sims_dir an https:// or s3:// URL) are downloaded by `prepare` into this cache;
+# each such job holds one `download` resource (profiles cap them: profiles/local).
+CACHE = (config["remote"]["cache_dir"] or f"{DIA}/cache").rstrip("/")
+DOWNLOAD = 1 if PLAN.remote else 0
 # Compiled numba kernels (sfft) are cached next to the results and reused by every job.
 _ENV.setdefault("NUMBA_CACHE_DIR", str(Path(".numba_cache").resolve()))
 
@@ -47,17 +51,39 @@ wildcard_constraints:
 def image_file(wildcards):
     """The input image of ``prepare``; empty when missing so ``prepare`` records the failure
     (its ``fetch`` stage names the file)."""
+    if PLAN.remote:  # downloaded by the job itself (romandia.remote)
+        return []
     path = PLAN.image_path(wildcards.image)
     return [str(path)] if path.exists() else []
 
 
 def image_params(wildcards):
     entry = PLAN.images[wildcards.image]
+    key = wildcards.image
     return {
-        "path": str(PLAN.image_path(wildcards.image)),
+        "path": str(PLAN.image_path(key)),
         "band": entry.band,
         "objects": image_objects(wildcards),
+        "source": entry.source,
+        # remote: the science image's truth catalogue comes along (field-star calibration)
+        "extra": (
+            [_truth_location(key)]
+            if PLAN.remote and key in PLAN.science_templates
+            else []
+        ),
     }
+
+
+def fetch_params(wildcards):
+    """config remote + the cache directory (romandia.steps.prepare.fetch_input)."""
+    return dict(config["remote"], cache_dir=CACHE)
+
+
+def _truth_location(key):
+    from romandia.ou2024 import truth_relpath
+
+    e = PLAN.images[key]
+    return str(PLAN.sims_path("truth", truth_relpath(e.band, e.observation_id, e.sca)))
 
 
 def image_objects(wildcards):
@@ -120,11 +146,14 @@ def photometry_rows(wildcards):
 
 
 def star_catalog(wildcards):
-    """The OU2024 truth catalogue of a science image (calibration.stars: truth)."""
-    from romandia.ou2024 import truth_relpath
+    """The OU2024 truth catalogue of a science image (calibration.stars: truth); for remote
+    inputs its copy in the cache, which the science image's `prepare` downloaded."""
+    loc = _truth_location(wildcards.sci)
+    if PLAN.remote:
+        from romandia.remote import cache_path
 
-    e = PLAN.images[wildcards.sci]
-    return str(PLAN.sims_dir / "truth" / truth_relpath(e.band, e.observation_id, e.sca))
+        return str(cache_path(CACHE, loc))
+    return loc
 
 
 def object_photometry(wildcards):
@@ -134,7 +163,10 @@ def object_photometry(wildcards):
 
 
 def truth_dir():
-    return config["truth_dir"] or os.path.join(config["sims_dir"], "snana")
+    """SNANA truth for the plots' overlays (optional; none by default for remote inputs)."""
+    if config["truth_dir"] or PLAN.remote:
+        return config["truth_dir"] or ""
+    return os.path.join(config["sims_dir"], "snana")
 
 
 def final_outputs():

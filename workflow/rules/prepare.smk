@@ -12,8 +12,11 @@ rule prepare:
         "benchmarks/prepare/{image}.tsv"
     conda:
         "../../envs/romandia.yaml"
+    resources:
+        download=DOWNLOAD,
     params:
         image=image_params,
+        fetch=fetch_params,
         cutout_size=config["cutout_size"],
         sky=config["sky"],
         variance=config["variance"],

@@ -13,10 +13,12 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .. import io, noise, products, sky
+from .. import io, noise, products, remote, sky
+from ..errors import DataError
 from . import psf as psf_step
 
 
@@ -39,8 +41,50 @@ class Prepared:
     seconds: dict
 
 
+def fetch_input(location, *, fetch: Mapping, source: str = "", extra: Iterable = (),
+                log: logging.Logger | None = None) -> Path:
+    """Stage ``fetch``, first half: a local path for an input that may be remote.
+
+    Parameters
+    ----------
+    location : path or str
+        A local path (returned as it is) or an https:// / s3:// URL, downloaded into
+        ``fetch["cache_dir"]`` unless it is there (:func:`romandia.remote.fetch`).
+    fetch : mapping
+        Config ``remote`` with ``cache_dir`` filled in.
+    source : str
+        The image list line naming the image (``list.csv:12``), for messages.
+    extra : iterable of str
+        Further remote files of this image (its truth catalogue) fetched into the cache too;
+        a missing one is logged, not an error (what needs it reports its absence).
+
+    Raises
+    ------
+    DataError
+        ``fetch``: the URL does not exist (HTTP 403/404/410), naming it and ``source``.
+    romandia.remote.RemoteUnavailable
+        The server did not deliver it (the job fails; Snakemake retries it).
+    """
+    if not remote.is_remote(location):
+        return Path(location)
+    kw = {k: fetch[k] for k in ("s3_endpoint_url", "retries", "backoff", "timeout")}
+    import requests
+
+    with requests.Session() as session:
+        got = remote.fetch(str(location), fetch["cache_dir"], source=source, log=log, session=session, **kw)
+        if log is not None and got.cached:
+            log.info("%s: in the cache (%s)", location, got.path)
+        for url in extra:
+            try:
+                remote.fetch(url, fetch["cache_dir"], log=log, session=session, **kw)
+            except DataError as err:
+                if log is not None:
+                    log.warning("%s", err)
+    return got.path
+
+
 def stage_image(path, *, band: str, objects: Iterable, cutout_size: int | None,
-                log: logging.Logger | None = None) -> io.Image:
+                log: logging.Logger | None = None, name: str | None = None) -> io.Image:
     """Stage ``fetch``: read and validate an input image, cut it out around the objects.
 
     Parameters
@@ -53,6 +97,8 @@ def stage_image(path, *, band: str, objects: Iterable, cutout_size: int | None,
         Objects whose lists name the image [deg]; the cutout covers those inside it.
     cutout_size : int or None
         Side of the region kept around each object [px]; None keeps the full frame.
+    name : str, optional
+        What messages and ``ROMSRC`` call the input (its URL when ``path`` is a cached copy).
 
     Returns
     -------
@@ -64,7 +110,15 @@ def stage_image(path, *, band: str, objects: Iterable, cutout_size: int | None,
     DataError
         ``fetch``: the file is missing, unreadable or not an OU2024 image of ``band``.
     """
-    img = io.load_ou_image(path, expected_band=band)
+    name = str(path) if name is None else name
+    try:
+        img = io.load_ou_image(path, expected_band=band)
+    except DataError as err:
+        if name == str(path):
+            raise
+        # a cached copy that is not a good image is dropped, so a rerun downloads it again
+        Path(path).unlink(missing_ok=True)
+        raise DataError(err.stage, err.reason.replace(str(path), name)) from None
     ny, nx = img.data.shape
     centres = []
     for oid, ra, dec in objects:
@@ -78,9 +132,9 @@ def stage_image(path, *, band: str, objects: Iterable, cutout_size: int | None,
     out = io.crop_image(img, bounds)
     if out is img:
         out = io.Image(data=img.data, err=img.err, dq=img.dq, header=img.header.copy())
-    out.header[products.KEY_SOURCE] = str(path)[-68:]
+    out.header[products.KEY_SOURCE] = name[-68:]
     if log is not None:
-        log.info("staged %s: %s -> %s (bounds %s)", path, img.data.shape, out.data.shape, bounds)
+        log.info("staged %s: %s -> %s (bounds %s)", name, img.data.shape, out.data.shape, bounds)
     return out
 
 
@@ -124,14 +178,14 @@ def sky_product(img: io.Image, *, sky_cfg: Mapping, variance: str,
 
 
 def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size: int | None,
-                  sky_cfg: Mapping, variance: str, psf_cfg: Mapping,
-                  log: logging.Logger | None = None) -> Prepared:
+                  sky_cfg: Mapping, variance: str, psf_cfg: Mapping, fetch: Mapping | None = None,
+                  source: str = "", extra: Iterable = (), log: logging.Logger | None = None) -> Prepared:
     """Stages ``fetch``, ``sky_subtract`` and ``psf`` of one input image.
 
     Parameters
     ----------
-    path : path
-        The input image.
+    path : path or str
+        The input image: a local path, or an https:// / s3:// URL (:func:`fetch_input`).
     image : str
         Its key (``{band}_{observation_id}_{sca}``), for messages.
     band, objects, cutout_size
@@ -140,6 +194,9 @@ def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size
         See :func:`sky_product`.
     psf_cfg : mapping
         Config ``psf`` (:func:`romandia.steps.psf.image_psfs`).
+    fetch, source, extra
+        See :func:`fetch_input` (``fetch`` is needed for a URL). With ``fetch["keep"]`` false a
+        downloaded image is deleted once read.
 
     Raises
     ------
@@ -150,7 +207,10 @@ def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size
     objects = list(objects)
     seconds = {}
     t = time.perf_counter()
-    img = stage_image(path, band=band, objects=objects, cutout_size=cutout_size, log=log)
+    local = fetch_input(path, fetch=fetch or {}, source=source, extra=extra, log=log)
+    img = stage_image(local, band=band, objects=objects, cutout_size=cutout_size, log=log, name=str(path))
+    if remote.is_remote(path) and not (fetch or {}).get("keep", True):
+        local.unlink(missing_ok=True)
     seconds["fetch"], t = time.perf_counter() - t, time.perf_counter()
     sky_hdus = sky_product(img, sky_cfg=sky_cfg, variance=variance, log=log)
     seconds["sky_subtract"], t = time.perf_counter() - t, time.perf_counter()
