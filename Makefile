@@ -60,7 +60,7 @@ format: $(INSTALLED)
 	$(VENV)/bin/snakefmt Snakefile workflow/rules
 
 lock:
-	$(PY) -m pip freeze --exclude-editable | grep -vi '^romandia' > requirements.lock.new
+	(head -1 requirements.lock; $(PY) -m pip freeze --exclude-editable | grep -vi '^romandia') > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:
