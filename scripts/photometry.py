@@ -16,7 +16,8 @@ def main(log):
                                          psf_cfg=p.psf, log=log)
         rows, stamps = photometry.measure_science(diff, psf, p.rows, cals, phot=p.phot,
                                                   resample_kernel=p.resample_kernel,
-                                                  apply_calibration=bool(p.calibration["apply"]), log=log)
+                                                  apply_calibration=bool(p.calibration["apply"]),
+                                                  dq_ignore=p.dq["ignore"], log=log)
     products.write_batch(sm.output.stamps, stamps)
     with io.atomic_output(sm.output.rows) as tmp:
         tmp.write_text(json.dumps({"rows": rows, "calibration": cals}, indent=1, sort_keys=True,

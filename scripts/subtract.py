@@ -11,7 +11,7 @@ def main(log):
     err = io.first_failure([sm.input.sci])
     if err:
         raise err
-    sci = io.read_hdus(sm.input.sci, ["SKYSUB", "VAR", "DETMASK"])
+    sci = io.read_hdus(sm.input.sci, ["SKYSUB", "VAR", "DETMASK", "DQ"])
     # p.pairs[i] = [template key, anchor oid, ra, dec] for inputs tmpl_sky[i], tmpl_psf[i]
     pairs = {t: (oid, (ra, dec), sky, psf)
              for (t, oid, ra, dec), sky, psf in zip(p.pairs, sm.input.tmpl_sky, sm.input.tmpl_psf, strict=True)}
@@ -32,7 +32,8 @@ def main(log):
                 threads=sm.threads, log=log)
 
         members = each_member(pairs, one, log, "template")
-    products.write_batch(sm.output[0], members, shared={"SCI": sci["SKYSUB"], "SCIVAR": sci["VAR"]})
+    shared = {"SCI": sci["SKYSUB"], "SCIVAR": sci["VAR"], "SCIDQ": sci["DQ"]}
+    products.write_batch(sm.output[0], members, shared=shared)
 
 
 runner.run(snakemake, main)  # noqa: F821

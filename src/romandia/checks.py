@@ -109,3 +109,45 @@ def check_not_saturated(stamps: dict, ra: float, dec: float, radius: float, leve
                 "photometry",
                 f"object saturated in the {which} image: {n} pixel(s) >= {level:.0f} counts within {radius:.1f} px",
             )
+
+
+def check_dq_at_object(dq: np.ndarray | None, header, ra: float, dec: float, fit_shape: int, bits: int) -> None:
+    """Fail a row whose PSF-fit box holds science pixels masked by their DQ flags.
+
+    Masked pixels are NaN in the difference, so the fit would stop on them anyway; this
+    check comes first so that the row says which flags (:mod:`romandia.dq`).
+
+    Parameters
+    ----------
+    dq : ndarray or None
+        The science image's DQ (``[y, x]``, the staged frame); None: nothing to check.
+    header : astropy.io.fits.Header
+        Its WCS.
+    ra, dec : float
+        Object position [deg].
+    fit_shape : int
+        Side of the PSF-fit box [px] (config ``photometry.fit_shape``), centred on the pixel
+        holding the object.
+    bits : int
+        The masking bits (:func:`romandia.dq.mask_bits`).
+
+    Raises
+    ------
+    DataError
+        ``photometry``: ``N science pixel(s) flagged in DQ within the FxF fit box: HOT (1), ...``.
+    """
+    from . import dq as dqflags
+
+    if dq is None:
+        return
+    x, y = sky_to_pixel(header_wcs(header), ra, dec)
+    h = int(fit_shape) // 2
+    xc, yc = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
+    box = np.asarray(dq)[max(0, yc - h):yc + h + 1, max(0, xc - h):xc + h + 1]
+    bad = dqflags.masked(box, bits)
+    if bad.any():
+        raise DataError(
+            "photometry",
+            f"{int(bad.sum())} science pixel(s) flagged in DQ within the {fit_shape}x{fit_shape} fit box: "
+            f"{dqflags.describe(box[bad], bits)} (config dq.ignore lists the flags that do not mask)",
+        )

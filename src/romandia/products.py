@@ -7,15 +7,16 @@ the library read and write these files only through this module.
 ========================  =====================  ===============================================
 product (rule, key)       path                   contents
 ========================  =====================  ===============================================
-sky (prepare, image)      ``sky/{image}``        ``SKYSUB``, ``VAR``, ``DETMASK``, ``SKY`` of the
-                                                 input image cut out around the objects; header
-                                                 ``ROMSRC``, ``ROMX0``/``ROMY0``, ``SKYRMS``,
-                                                 ``SKYMED``, ``NSOURCES``, ``NDETMASK``,
-                                                 ``VARMODE``
+sky (prepare, image)      ``sky/{image}``        ``SKYSUB``, ``VAR``, ``DETMASK``, ``SKY``, ``DQ``
+                                                 of the input image cut out around the objects
+                                                 (DQ-masked pixels NaN); header ``ROMSRC``,
+                                                 ``ROMX0``/``ROMY0``, ``SKYRMS``, ``SKYMED``,
+                                                 ``NSOURCES``, ``NDETMASK``, ``VARMODE``,
+                                                 ``DQMASK``, ``NDQMASK``
 psf (prepare, image)      ``psf/{image}``        per object (member = oid): ``PSF`` (centred,
                                                  for convolutions), ``ATPOS`` (at the object's
                                                  sub-pixel position); ``PSFX``, ``PSFY``
-difference (subtract,     ``subtract/{science}`` shared: ``SCI``, ``SCIVAR``; per template:
+difference (subtract,     ``subtract/{science}`` shared: ``SCI``, ``SCIVAR``, ``SCIDQ``; per template:
 science)                                         ``DIFF``, ``VAR``, ``PSF``, ``ZPTIMG``,
                                                  ``DECORR``, ``MATCH``, ``KSCI``, ``KTMPL`` and,
                                                  from the aligned template (in memory, never a
@@ -59,11 +60,11 @@ PATHS = {
 }
 
 # --------------------------------------------------------------------------- HDU names
-SKY_HDUS = ("SKYSUB", "VAR", "DETMASK", "SKY")
+SKY_HDUS = ("SKYSUB", "VAR", "DETMASK", "SKY", "DQ")
 PSF_HDUS = ("PSF", "ATPOS")
 #: the aligned template handed from align to subtract in memory (:func:`as_stored`)
 ALIGNED_HDUS = ("TMPL", "TMPLVAR", "TMPLMASK", "BLANK", "PSFT", "TMPLVAR0")
-DIFFERENCE_SHARED = ("SCI", "SCIVAR")
+DIFFERENCE_SHARED = ("SCI", "SCIVAR", "SCIDQ")
 DIFFERENCE_HDUS = ("DIFF", "VAR", "PSF", "ZPTIMG", "DECORR", "MATCH", "KSCI", "KTMPL")
 #: carried from the aligned product into the difference product for photometry
 DIFFERENCE_CARRIED = ("TMPL", "PSFT", "TMPLVAR0")
@@ -79,6 +80,8 @@ KEY_SKYMED = "SKYMED"
 KEY_NSOURCES = "NSOURCES"
 KEY_NDETMASK = "NDETMASK"
 KEY_VARMODE = "VARMODE"
+KEY_DQMASK = "DQMASK"  # the DQ bits that mask a pixel
+KEY_NDQMASK = "NDQMASK"  # pixels masked by them
 #: psf member
 KEY_PSFTYPE = "PSFTYPE"
 KEY_PSFX, KEY_PSFY = "PSFX", "PSFY"
@@ -102,6 +105,8 @@ KEY_STAGE, KEY_REASON = "ROMSTAGE", "ROMREASN"
 #: HDUs written as float64 (kernels, PSFs: small, and sums matter); everything else float32
 FLOAT64 = {"PSF", "ATPOS", "PSFT", "DECORR", "MATCH", "KSCI", "KTMPL"}
 UINT8 = {"DETMASK", "BLANK"}
+#: Roman DQ bit flags (romandia.dq)
+UINT32 = {"DQ", "SCIDQ"}
 
 _FAILED = "FAILED"
 
@@ -122,6 +127,8 @@ def stored_dtype(name: str) -> type:
         return np.float64
     if name in UINT8:
         return np.uint8
+    if name in UINT32:
+        return np.uint32
     return np.float32
 
 
@@ -137,8 +144,8 @@ def as_stored(members: Mapping[str, tuple]) -> dict:
 
 def _hdu(name: str, data, header, member=None):
     dtype = stored_dtype(name)
-    if dtype is np.uint8:
-        data = np.asarray(data).astype(np.uint8)
+    if dtype in (np.uint8, np.uint32):
+        data = np.asarray(data).astype(dtype)
     return image_hdu(data, header, hdu_name(name, member), dtype=dtype)
 
 

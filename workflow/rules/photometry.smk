@@ -18,6 +18,7 @@ rule photometry:
         catalog=star_catalog,
         exclude=objects_radec_on_image,
         phot=config["photometry"],
+        dq=config["dq"],
         calibration=config["calibration"],
         psf=config["psf"],
         resample_kernel=config["resample_kernel"],

@@ -20,6 +20,7 @@ rule prepare:
         cutout_size=config["cutout_size"],
         sky=config["sky"],
         variance=config["variance"],
+        dq=config["dq"],
         psf=config["psf"],
     script:
         "../../scripts/prepare.py"

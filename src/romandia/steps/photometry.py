@@ -18,13 +18,14 @@ what was applied or why not.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from .. import calibration, checks, errorprop, lightcurve, photometry, products, resample, stamps
 from ..constants import zeropoint
 from ..convolve import kernel_convolve
+from ..dq import DEFAULT_IGNORE, mask_bits
 from ..errors import DataError
 from ..io import header_wcs, sky_to_pixel
 
@@ -62,6 +63,7 @@ def propagated_error(st: Mapping, member: Mapping, psf_eff, x: float, y: float, 
 
 def measure_object(st: Mapping, member: Mapping, psf_sci: np.ndarray, ra: float, dec: float, *,
                    phot: Mapping, resample_kernel: str, cal: Mapping, apply_calibration: bool,
+                   sci_dq: tuple | None = None, dq_bits: int = 0,
                    log: logging.Logger | None = None) -> tuple[dict, dict]:
     """Forced PSF photometry of one object on one pair.
 
@@ -83,6 +85,9 @@ def measure_object(st: Mapping, member: Mapping, psf_sci: np.ndarray, ra: float,
         The pair's calibration (:meth:`romandia.calibration.Calibration.to_dict`).
     apply_calibration : bool
         Divide the flux by the calibration ratio (config ``calibration.apply``).
+    sci_dq : (ndarray, Header), optional
+        The science image's DQ and WCS header; masked pixels (``dq_bits``) in the fit box fail
+        the row naming their flags (:func:`romandia.checks.check_dq_at_object`).
 
     Returns
     -------
@@ -105,6 +110,8 @@ def measure_object(st: Mapping, member: Mapping, psf_sci: np.ndarray, ra: float,
         # (within the aperture and the fit box)
         radius = max(float(phot["aperture_radius"]), (int(phot["fit_shape"]) - 1) / 2 * 2**0.5)
         checks.check_not_saturated(st, ra, dec, radius)
+        if sci_dq is not None:
+            checks.check_dq_at_object(sci_dq[0], sci_dq[1], ra, dec, int(phot["fit_shape"]), dq_bits)
         psft = member["PSFT"][0]
         # the template PSF entered the cross-convolution as a kernel normalised to sum 1
         psf_eff = kernel_convolve(kernel_convolve(psf_sci, psft / psft.sum()), member["DECORR"][0])
@@ -134,6 +141,7 @@ def measure_object(st: Mapping, member: Mapping, psf_sci: np.ndarray, ra: float,
 
 def measure_science(diff: products.Batch, psf: products.Batch, rows: list[Mapping], calibrations: Mapping, *,
                     phot: Mapping, resample_kernel: str, apply_calibration: bool,
+                    dq_ignore: Iterable = DEFAULT_IGNORE,
                     log: logging.Logger | None = None) -> tuple[list[dict], dict]:
     """Every row of one science image: stamps, photometry, calibration.
 
@@ -150,6 +158,9 @@ def measure_science(diff: products.Batch, psf: products.Batch, rows: list[Mappin
         ``template -> calibration dict`` (``status`` says why it is not measured).
     phot, resample_kernel, apply_calibration :
         As :func:`measure_object`.
+    dq_ignore : iterable of str
+        Config ``dq.ignore``: a science pixel with any other DQ flag inside an object's fit
+        box fails that row, naming the flags (:func:`romandia.checks.check_dq_at_object`).
 
     Returns
     -------
@@ -158,6 +169,7 @@ def measure_science(diff: products.Batch, psf: products.Batch, rows: list[Mappin
         the stamp members ``{"{oid}.{template}": {HDU: (data, header)}}``.
     """
     shared = None
+    bits = mask_bits(dq_ignore)
     members: dict = {}  # template -> its difference member, read once for all objects
     out_rows, out_stamps = [], {}
     for spec in rows:
@@ -178,7 +190,8 @@ def measure_science(diff: products.Batch, psf: products.Batch, rows: list[Mappin
             out_stamps[f"{oid}.{t}"] = st
             res, m = measure_object(st, member, psf_sci, meta["ra"], meta["dec"], phot=phot,
                                     resample_kernel=resample_kernel, cal=cal,
-                                    apply_calibration=apply_calibration, log=log)
+                                    apply_calibration=apply_calibration,
+                                    sci_dq=(shared["SCIDQ"][0], shared["SCI"][1]), dq_bits=bits, log=log)
             meta.update(m, flux_uncal=res["flux_uncal"], flux_err_uncal=res["flux_err_uncal"])
             if log is not None:
                 log.info("object %s, template %s: %s", oid, t, {k: res[k] for k in (

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import dq as dqflags
 from .. import io, noise, products, remote, sky
 from ..errors import DataError
 from . import psf as psf_step
@@ -138,26 +139,36 @@ def stage_image(path, *, band: str, objects: Iterable, cutout_size: int | None,
     return out
 
 
-def sky_product(img: io.Image, *, sky_cfg: Mapping, variance: str,
+def sky_product(img: io.Image, *, sky_cfg: Mapping, variance: str, dq_ignore: Iterable = dqflags.DEFAULT_IGNORE,
                 log: logging.Logger | None = None) -> list:
-    """Stage ``sky_subtract``: sky, RMS, variance and the detection mask of extended sources.
+    """Stage ``sky_subtract``: DQ masking, sky, RMS, variance and the detection mask of
+    extended sources.
 
     Parameters
     ----------
     img : romandia.io.Image
-        The staged image [counts per exposure].
+        The staged image [counts per exposure]; ``img.dq`` (may be None) masks pixels.
     sky_cfg : mapping
         Config ``sky`` (:func:`romandia.sky.subtract_sky`'s keywords).
     variance : str
         Config ``variance`` (:func:`romandia.noise.variance_map`'s ``mode``).
+    dq_ignore : iterable of str
+        Config ``dq.ignore``: DQ flags that do not mask (:mod:`romandia.dq`).
 
     Returns
     -------
     list of HDUs
-        PRIMARY, ``SKYSUB``, ``VAR`` [counts²], ``DETMASK``, ``SKY``; header ``SKYRMS``,
-        ``SKYMED``, ``NSOURCES``, ``NDETMASK``, ``VARMODE`` on top of the staged header.
+        PRIMARY, ``SKYSUB``, ``VAR`` [counts²], ``DETMASK``, ``SKY``, ``DQ`` (the staged DQ,
+        zeros without one); header ``SKYRMS``, ``SKYMED``, ``NSOURCES``, ``NDETMASK``,
+        ``VARMODE``, ``DQMASK``, ``NDQMASK`` on top of the staged header.  Masked pixels are
+        NaN in ``SKYSUB`` and ``VAR``, so every later step leaves them out.
     """
-    res = sky.subtract_sky(img.data, **sky_cfg)
+    bits = dqflags.mask_bits(dq_ignore)
+    bad = dqflags.masked(img.dq, bits)
+    data = img.data
+    if bad is not None and bad.any():
+        data = np.where(bad, np.float32(np.nan), data)
+    res = sky.subtract_sky(data, **sky_cfg)
     var = noise.variance_map(res.skysub, res.rms, err=img.err, mode=variance)
     hdr = img.header.copy()
     hdr[products.KEY_SKYRMS] = (res.sky_rms, "median background RMS [counts]")
@@ -165,21 +176,29 @@ def sky_product(img: io.Image, *, sky_cfg: Mapping, variance: str,
     hdr[products.KEY_NSOURCES] = res.n_sources
     hdr[products.KEY_NDETMASK] = (res.n_masked_sources, "sources kept in DETMASK (flux radius cut)")
     hdr[products.KEY_VARMODE] = variance
+    n_bad = 0 if bad is None else int(bad.sum())
+    hdr[products.KEY_DQMASK] = (bits, "DQ bits that mask a pixel (romandia.dq)")
+    hdr[products.KEY_NDQMASK] = (n_bad, "pixels masked by their DQ flags")
+    if n_bad:
+        var = np.where(bad, np.nan, var)
     if log is not None:
-        log.info("sky rms %.3f, %d sources, %d in the detection mask (%.1f%% of pixels)",
-                 res.sky_rms, res.n_sources, res.n_masked_sources, 100 * res.detmask.mean())
+        log.info("sky rms %.3f, %d sources, %d in the detection mask (%.1f%% of pixels), %d DQ-masked pixel(s)",
+                 res.sky_rms, res.n_sources, res.n_masked_sources, 100 * res.detmask.mean(), n_bad)
+    dq = img.dq if img.dq is not None else np.zeros(img.data.shape, np.uint32)
     return [
         io.fits.PrimaryHDU(header=io.image_hdu(np.zeros((1, 1)), hdr).header),
         io.image_hdu(res.skysub, hdr, "SKYSUB"),
         io.image_hdu(var, hdr, "VAR"),
         io.image_hdu(res.detmask.astype(np.uint8), hdr, "DETMASK", dtype=np.uint8),
         io.image_hdu(res.sky, hdr, "SKY"),
+        io.image_hdu(dq, hdr, "DQ", dtype=np.uint32),
     ]
 
 
 def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size: int | None,
                   sky_cfg: Mapping, variance: str, psf_cfg: Mapping, fetch: Mapping | None = None,
-                  source: str = "", extra: Iterable = (), log: logging.Logger | None = None) -> Prepared:
+                  source: str = "", extra: Iterable = (), dq_ignore: Iterable = dqflags.DEFAULT_IGNORE,
+                  log: logging.Logger | None = None) -> Prepared:
     """Stages ``fetch``, ``sky_subtract`` and ``psf`` of one input image.
 
     Parameters
@@ -190,7 +209,7 @@ def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size
         Its key (``{band}_{observation_id}_{sca}``), for messages.
     band, objects, cutout_size
         See :func:`stage_image`; ``objects`` also get a PSF each.
-    sky_cfg, variance
+    sky_cfg, variance, dq_ignore
         See :func:`sky_product`.
     psf_cfg : mapping
         Config ``psf`` (:func:`romandia.steps.psf.image_psfs`).
@@ -212,7 +231,7 @@ def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size
     if remote.is_remote(path) and not (fetch or {}).get("keep", True):
         local.unlink(missing_ok=True)
     seconds["fetch"], t = time.perf_counter() - t, time.perf_counter()
-    sky_hdus = sky_product(img, sky_cfg=sky_cfg, variance=variance, log=log)
+    sky_hdus = sky_product(img, sky_cfg=sky_cfg, variance=variance, dq_ignore=dq_ignore, log=log)
     seconds["sky_subtract"], t = time.perf_counter() - t, time.perf_counter()
     psfs = psf_step.image_psfs(img, objects, image=image, cfg=psf_cfg, log=log)
     seconds["psf"] = time.perf_counter() - t
