@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 from astropy.io import fits
+from test_io import ou_header
+from test_steps_prepare import SKY
 
 from romandia import checks, dq, io, products
 from romandia.errors import DataError
 from romandia.steps import prepare
-from test_io import ou_header
-from test_steps_prepare import SKY
 
 
 def test_default_mask_is_every_flag_but_warm_and_low_qe():

@@ -3,16 +3,23 @@
 This reproduces phrosty's SExtractor set-up (``SEx_SkySubtract``: back size 64, filter 3,
 threshold 1.5 sigma, min area 5, keep sources with flux radius > 2 px, dilate by 2) with
 ``sep`` (the SExtractor library) instead of the SExtractor binary.
+
+``method="photutils"`` takes the sky from photutils instead, with the recipe of phrosty's
+PR #199 (:func:`photutils_background`); the detections stay sep's, so the two methods differ
+in the background subtracted (and, through it, in which detections pass the flux-radius cut
+of the SFFT detection mask).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import sep
 from scipy import ndimage
 
+from .constants import SATURATION_LEVEL
 from .errors import DataError
 
 
@@ -60,6 +67,8 @@ def subtract_sky(
     radius_cut: float = 2.0,
     dilate: int = 2,
     deblend_cont: float = 0.005,
+    method: str = "sep",
+    photutils: dict | None = None,
 ) -> SkyResult:
     """Estimate the sky, subtract it, and build the detection mask of extended sources.
 
@@ -81,6 +90,11 @@ def subtract_sky(
         Binary dilations (4-connected) of the kept segments, into sky pixels only.
     deblend_cont : float
         ``DEBLEND_MINCONT``.
+    method : {"sep", "photutils"}
+        Where the sky comes from: sep's second pass (SExtractor's), or
+        :func:`photutils_background` with the keywords ``photutils``.
+    photutils : dict, optional
+        Keywords of :func:`photutils_background` (config ``sky.photutils``).
 
     Returns
     -------
@@ -117,8 +131,12 @@ def subtract_sky(
         bkg = sep.Background(work, mask=objmask, bw=bw, bh=bh, fw=filter_size, fh=filter_size)
     except Exception as exc:  # sep raises plain Exceptions for degenerate data
         raise DataError("sky_subtract", f"sep failed: {exc}") from None
-    sky = bkg.back()
-    rms = bkg.rms()
+    if method == "photutils":
+        sky, rms = photutils_background(data, bad, **(photutils or {}))
+    elif method == "sep":
+        sky, rms = bkg.back(), bkg.rms()
+    else:
+        raise ValueError(f"sky method must be 'sep' or 'photutils', got {method!r}")
     skysub = work - sky
     keep = np.zeros(0, dtype=int)
     if len(objs):
@@ -144,3 +162,62 @@ def subtract_sky(
         n_sources=int(len(objs)),
         n_masked_sources=int(keep.size),
     )
+
+
+def photutils_background(data: np.ndarray, bad: np.ndarray, *, box: int = 64, filter_size: int = 3,
+                         nsigma: float = 20.0, npixels: int = 10, footprint_radius: int = 10,
+                         nonlinear_level: float | None = SATURATION_LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """Sky and sky RMS with photutils, phrosty PR #199's recipe.
+
+    Sources detected at ``nsigma`` above a sigma-clipped threshold (``npixels`` connected
+    pixels) and pixels above ``nonlinear_level`` are masked, grown by a circular footprint of
+    ``footprint_radius`` px; then ``Background2D`` (median in ``box``² meshes, sigma-clipped,
+    median-filtered over ``filter_size`` meshes).
+
+    Parameters
+    ----------
+    data : ndarray
+        Counts per exposure, ``[y, x]``.
+    bad : ndarray of bool
+        Pixels to leave out (NaN, DQ-masked).
+    box, filter_size, nsigma, npixels, footprint_radius
+        As above [px, meshes, sigma, px, px].
+    nonlinear_level : float or None
+        Counts above which pixels are masked (None: none); default the level the
+        subtraction treats as saturated (:data:`romandia.constants.SATURATION_LEVEL`).
+
+    Returns
+    -------
+    (sky, rms) : (ndarray, ndarray)
+        Background and background RMS maps [counts].
+
+    Raises
+    ------
+    DataError
+        ``sky_subtract``: photutils could not estimate the background (too few good meshes).
+    """
+    from astropy.stats import SigmaClip
+    from photutils.background import Background2D, MedianBackground
+    from photutils.segmentation import detect_sources, detect_threshold
+    from photutils.utils import NoDetectionsWarning, circular_footprint
+
+    work = np.where(bad, 0.0, data)
+    clip = SigmaClip(sigma=3.0)
+    try:
+        mask = bad.copy()
+        if nonlinear_level is not None:
+            mask |= work > nonlinear_level
+        threshold = detect_threshold(work, n_sigma=nsigma, mask=bad, sigma_clip=clip)
+        with warnings.catch_warnings():  # no source above 20 sigma is fine: nothing to mask
+            warnings.simplefilter("ignore", NoDetectionsWarning)
+            segm = detect_sources(work, threshold, n_pixels=npixels, mask=bad)
+        if segm is not None:
+            mask |= segm.make_source_mask(footprint=circular_footprint(radius=footprint_radius))
+        if nonlinear_level is not None and (work > nonlinear_level).any():
+            mask |= ndimage.binary_dilation(work > nonlinear_level, structure=circular_footprint(footprint_radius))
+        b = min(box, *data.shape)
+        bkg = Background2D(work, (b, b), filter_size=(filter_size, filter_size), mask=mask, sigma_clip=clip,
+                           bkg_estimator=MedianBackground())
+    except ValueError as exc:  # photutils: too many masked meshes, ...
+        raise DataError("sky_subtract", f"photutils background failed: {exc}") from None
+    return np.asarray(bkg.background, dtype=np.float64), np.asarray(bkg.background_rms, dtype=np.float64)
