@@ -61,6 +61,7 @@ def _run_validate(args: argparse.Namespace) -> int:
     configs = {"romandia": {}}
     if args.phrosty:
         configs["phrosty"] = PHROSTY_CONFIG
+    configs.update(_variants(args.also))
     res = run_validation(args.out, preset=args.preset, config_overrides=overrides, configs=configs,
                          cores=args.cores, report=args.report, plot_dir=args.plots,
                          field_stars=not args.no_field_stars, max_zp_images=args.max_zp_images,
@@ -68,6 +69,25 @@ def _run_validate(args: argparse.Namespace) -> int:
                          cases=_cases(args.mismatch))
     bad = res["romandia"]["summary"]["n_failed"]  # failed rows with romandia's defaults
     return 0 if bad == 0 or args.allow_failures else 1
+
+
+def _variants(specs) -> dict:
+    """``--also NAME=FILE``: workflow config overrides (YAML) run on the same data."""
+    import yaml
+
+    out = {}
+    for spec in specs or []:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"romandia validate: --also {spec!r}: expected NAME=FILE (a YAML of config overrides)")
+        try:
+            over = yaml.safe_load(open(path)) or {}
+        except OSError as exc:
+            raise SystemExit(f"romandia validate: --also {spec!r}: cannot read {path}: {exc.strerror}") from None
+        if not isinstance(over, dict):
+            raise SystemExit(f"romandia validate: --also {spec!r}: {path} must hold a mapping of config keys")
+        out[name] = over
+    return out
 
 
 def _cases(value: str | None) -> list[str]:
@@ -98,6 +118,9 @@ def _build_validate(sub) -> None:
     p.add_argument("--seed", type=int, default=None, metavar="N")
     p.add_argument("--phrosty", action="store_true",
                    help="also run phrosty's configuration on the same data")
+    p.add_argument("--also", action="append", metavar="NAME=FILE",
+                   help="also run the workflow with the config overrides in FILE (YAML) on the same "
+                        "data, reported as NAME (repeatable; e.g. sky_photutils=config/variants/sky_photutils.yaml)")
     p.add_argument("--report", default=None, metavar="FILE", help="e.g. docs/validation.md")
     p.add_argument("--plots", default=None, metavar="DIR", help="default: next to the report")
     p.add_argument("--mismatch", default=None, metavar="all|CASE,...",
