@@ -66,7 +66,7 @@ def _run_validate(args: argparse.Namespace) -> int:
                          cores=args.cores, report=args.report, plot_dir=args.plots,
                          field_stars=not args.no_field_stars, max_zp_images=args.max_zp_images,
                          seed=args.seed, command="romandia " + " ".join(sys.argv[1:]),
-                         cases=_cases(args.mismatch))
+                         cases=_cases(args.mismatch), reuse=args.reuse)
     bad = res["romandia"]["summary"]["n_failed"]  # failed rows with romandia's defaults
     return 0 if bad == 0 or args.allow_failures else 1
 
@@ -127,6 +127,9 @@ def _build_validate(sub) -> None:
                    help="also run PSF-model mismatch cases on the same data (romandia.mismatch): "
                         "no_charge_diffusion, sed_blackbody3500, width_plus5, width_minus5, "
                         "mirrored_pupil, or all")
+    p.add_argument("--reuse", action="store_true",
+                   help="analyse workflow directories that already hold lightcurves as they are "
+                        "(no Snakemake run; e.g. the matched run when adding a mismatch case)")
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--no-field-stars", action="store_true", help="skip field-star zeropoints")
     p.add_argument("--max-zp-images", type=int, default=None, metavar="N")

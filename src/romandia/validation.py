@@ -753,7 +753,7 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
                    configs: Mapping[str, Mapping] | None = None, cores: int = 2,
                    report: str | os.PathLike | None = None, plot_dir: str | os.PathLike | None = None,
                    field_stars: bool = True, max_zp_images: int | None = None, seed: int | None = None,
-                   command: str = "", log=print, cases: Sequence[str] = ()) -> dict:
+                   command: str = "", log=print, cases: Sequence[str] = (), reuse: bool = False) -> dict:
     """Simulate, run the workflow for each configuration, analyse, and write the report.
 
     Parameters
@@ -773,6 +773,9 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
         PSF-model mismatch cases (:data:`romandia.mismatch.CASES`) run on the same data with
         romandia's defaults plus the case's overrides; tabulated with the first configuration
         as the matched case.
+    reuse : bool
+        Analyse a configuration's workflow directory as it is, without calling Snakemake, when
+        it already holds lightcurves (a run finished with other code; its time is then NaN).
 
     Returns
     -------
@@ -801,9 +804,16 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
         log(f"simulated {preset} into {sims} in {sim_seconds:.0f} s")
     configs = dict(configs or {"romandia": {}})
     results: dict = {}
-    for name, over in configs.items():
+
+    def run(name, over):
         work = out / name
-        dt = run_workflow(sims, work, over, cores=cores, log=log)
+        if reuse and list((work / "results" / "lc_out_dir").glob("data/*/*_all.csv")):
+            log(f"{name}: reusing the lightcurves in {work} (no Snakemake run)")
+            return work, float("nan")
+        return work, run_workflow(sims, work, over, cores=cores, log=log)
+
+    for name, over in configs.items():
+        work, dt = run(name, over)
         df, s, fs = analyze(sims, work, field_stars=field_stars, max_zp_images=max_zp_images)
         results[name] = {"df": df, "summary": s, "field_stars": fs, "seconds": dt, "overrides": dict(over)}
         log(f"{name}: pull mean {s['pull']['mean']:+.3f} std {s['pull']['std']:.3f}, bias(S/N>=20) "
@@ -813,8 +823,7 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
                                  "summary": mismatch.case_summary(results[first]["df"])}} if cases else {}
     for name in cases:
         what, over = mismatch.CASES[name]
-        work = out / name
-        dt = run_workflow(sims, work, over, cores=cores, log=log)
+        work, dt = run(name, over)
         df, s, _ = analyze(sims, work, field_stars=False)
         results[name] = {"df": df, "summary": s, "field_stars": None, "seconds": dt, "overrides": dict(over)}
         mm[name] = {"what": what, "summary": mismatch.case_summary(df, matched=results[first]["df"])}
