@@ -64,7 +64,9 @@ def image_params(wildcards):
         "path": str(PLAN.image_path(key)),
         "band": entry.band,
         "objects": image_objects(wildcards),
-        "source": entry.source,
+        # the list line, for a download's error message; remote only, because params are a
+        # rerun trigger and a local image's message names its file already
+        "source": entry.source if PLAN.remote else "",
         # remote: the science image's truth catalogue comes along (field-star calibration)
         "extra": (
             [_truth_location(key)]
