@@ -25,6 +25,8 @@ FLAGS: dict[str, int] = {
     "UNRELIABLE_FLAT": 2**25, "RESERVED_5": 2**26, "RESERVED_6": 2**27, "UNRELIABLE_RESET": 2**28,
     "RESERVED_7": 2**29, "OTHER_BAD_PIXEL": 2**30, "REFERENCE_PIXEL": 2**31,
 }
+#: every bit that has a name
+NAMED = sum(FLAGS.values())
 #: flags that do not mask a pixel by default (config ``dq.ignore``)
 DEFAULT_IGNORE = ("WARM", "LOW_QE")
 
@@ -55,10 +57,7 @@ def describe(values: np.ndarray, bits: int) -> str:
         n = int(np.count_nonzero(v & np.uint32(bit)))
         if n:
             parts.append(f"{name} ({n})")
-    named = 0
-    for bit in FLAGS.values():
-        named |= bit
-    n_other = int(np.count_nonzero(v & np.uint32(0xFFFFFFFF & ~named)))
+    n_other = int(np.count_nonzero(v & np.uint32(0xFFFFFFFF & ~NAMED)))
     if n_other:
         parts.append(f"unnamed bit(s) ({n_other})")
     return ", ".join(parts)

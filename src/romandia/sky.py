@@ -205,16 +205,16 @@ def photutils_background(data: np.ndarray, bad: np.ndarray, *, box: int = 64, fi
     clip = SigmaClip(sigma=3.0)
     try:
         mask = bad.copy()
-        if nonlinear_level is not None:
-            mask |= work > nonlinear_level
         threshold = detect_threshold(work, n_sigma=nsigma, mask=bad, sigma_clip=clip)
         with warnings.catch_warnings():  # no source above 20 sigma is fine: nothing to mask
             warnings.simplefilter("ignore", NoDetectionsWarning)
             segm = detect_sources(work, threshold, n_pixels=npixels, mask=bad)
         if segm is not None:
             mask |= segm.make_source_mask(footprint=circular_footprint(radius=footprint_radius))
-        if nonlinear_level is not None and (work > nonlinear_level).any():
-            mask |= ndimage.binary_dilation(work > nonlinear_level, structure=circular_footprint(footprint_radius))
+        if nonlinear_level is not None:
+            hot = work > nonlinear_level
+            if hot.any():
+                mask |= ndimage.binary_dilation(hot, structure=circular_footprint(footprint_radius)) | hot
         b = min(box, *data.shape)
         bkg = Background2D(work, (b, b), filter_size=(filter_size, filter_size), mask=mask, sigma_clip=clip,
                            bkg_estimator=MedianBackground())
