@@ -10,7 +10,7 @@ def main(log):
     out = prepare.prepare_image(img["path"], image=sm.wildcards.image, band=img["band"], objects=img["objects"],
                                 cutout_size=p.cutout_size, sky_cfg=p.sky, variance=p.variance, psf_cfg=p.psf,
                                 fetch=p.fetch, source=img["source"], extra=img["extra"],
-                                dq_ignore=p.dq["ignore"], log=log)
+                                dq_ignore=p.dq["ignore"], asdf=p.asdf, log=log)
     io.write_fits(sm.output.sky, out.sky_hdus)
     products.write_batch(sm.output.psf, out.psfs)
 

@@ -26,6 +26,9 @@ def _run_simulate(args: argparse.Namespace) -> int:
     from romandia.simulate.config import load_yaml_mapping
 
     overrides = load_yaml_mapping(args.config, "config file") if args.config else None
+    if args.format:
+        fmts = {"fits": ["fits"], "asdf": ["asdf"], "both": ["fits", "asdf"]}[args.format]
+        overrides = {**(overrides or {}), "image": {**(overrides or {}).get("image", {}), "formats": fmts}}
     progress = None if args.quiet else (lambda line: print(line, flush=True))
     s = simulate(args.preset, args.out, seed=args.seed, config_overrides=overrides,
                  progress=progress)
@@ -50,6 +53,9 @@ def _build_simulate(sub) -> None:
                    help="random seed (default: the preset's)")
     p.add_argument("--config", default=None, metavar="FILE",
                    help="YAML file of overrides deep-merged onto the preset")
+    p.add_argument("--format", choices=("fits", "asdf", "both"), default=None,
+                   help="images as OU2024 FITS (.fits.gz, lists/), Roman L2 ASDF (.asdf, "
+                        "lists_asdf/) or both (default: the preset's image.formats, fits)")
     p.add_argument("--quiet", action="store_true", help="no per-image progress lines")
     p.set_defaults(func=_run_simulate)
 

@@ -36,6 +36,9 @@ GALSIM_ZEROPOINT = {
 
 #: Single letter used in SNANA truth HDF5 datasets ``mag_{letter}``.
 SNANA_LETTER = {b: b[0] for b in BANDS}
+#: romancal's names of the bands (Roman L2 ``meta.instrument.optical_element``)
+OPTICAL_ELEMENT = {"R062": "F062", "Z087": "F087", "Y106": "F106", "J129": "F129",
+                   "H158": "F158", "F184": "F184", "K213": "F213"}
 
 COLLECTING_AREA = 37570.0  # cm^2
 PIXEL_SCALE = 0.11  # arcsec / pixel (nominal)
@@ -54,7 +57,7 @@ STRAY_LIGHT_FRACTION = 0.1
 
 #: Filename of an OU2024 simple_model image.
 IMAGE_TEMPLATE = "{band}/{pointing}/Roman_TDS_simple_model_{band}_{pointing}_{sca}.fits.gz"
-IMAGE_REGEX = r"^Roman_TDS_simple_model_(?P<band>[^_]+)_(?P<pointing>\d+)_(?P<sca>\d+)\.fits(\.gz)?$"
+IMAGE_REGEX = r"^Roman_TDS_simple_model_(?P<band>[^_]+)_(?P<pointing>\d+)_(?P<sca>\d+)\.(fits(\.gz)?|asdf)$"
 TRUTH_TEMPLATE = "{band}/{pointing}/Roman_TDS_index_{band}_{pointing}_{sca}.txt"
 
 #: Header line of phrosty's image lists.

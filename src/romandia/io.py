@@ -277,6 +277,17 @@ def load_ou_image(path, expected_band: str | None = None) -> Image:
     return Image(data=data, err=err, dq=dq, header=header)
 
 
+def load_image(path, expected_band: str | None = None, *, asdf=None) -> Image:
+    """An input image in counts per exposure: OU2024 FITS (:func:`load_ou_image`) or, for a
+    ``.asdf`` file, Roman L2 ASDF (:func:`romandia.l2asdf.load_l2_image`, with config
+    ``asdf`` = ``{gain, max_wcs_error_px}``)."""
+    from . import l2asdf
+
+    if l2asdf.is_asdf(path):
+        return l2asdf.load_l2_image(path, expected_band, **dict(asdf or {}))
+    return load_ou_image(path, expected_band=expected_band)
+
+
 def cutout_bounds(shape, centres_xy, size: int | None):
     """Pixel bounds of a cutout covering ``size`` px around every centre.
 

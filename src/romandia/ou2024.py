@@ -72,7 +72,7 @@ def image_filename(band: str, pointing: int, sca: int) -> str:
     return Path(image_relpath(band, pointing, sca)).name
 
 
-def image_relpath(band: str, pointing: int, sca: int) -> str:
+def image_relpath(band: str, pointing: int, sca: int, fmt: str = "fits") -> str:
     """Path of an image relative to ``images/simple_model``.
 
     Parameters
@@ -83,13 +83,17 @@ def image_relpath(band: str, pointing: int, sca: int) -> str:
         OU2024 pointing (= obseq row index = phrosty ``observation_id``).
     sca : int
         SCA number, 1-18.
+    fmt : {"fits", "asdf"}
+        ``asdf``: the simulator's Roman L2 version of the image (``.asdf`` instead of
+        ``.fits.gz``; :mod:`romandia.simulate.l2asdf`).
 
     Returns
     -------
     str
         ``"{band}/{pointing}/Roman_TDS_simple_model_{band}_{pointing}_{sca}.fits.gz"`` (POSIX).
     """
-    return IMAGE_TEMPLATE.format(band=band, pointing=int(pointing), sca=int(sca))
+    rel = IMAGE_TEMPLATE.format(band=band, pointing=int(pointing), sca=int(sca))
+    return rel[: -len(".fits.gz")] + ".asdf" if fmt == "asdf" else rel
 
 
 def truth_relpath(band: str, pointing: int, sca: int) -> str:

@@ -221,6 +221,9 @@ def check_objects_on_images(plan: Plan) -> None:
         Naming the object (config key, oid, RA/Dec), the image list(s), an example image
         with the object's pixel position in it, and the fix.
     """
+    from functools import partial
+
+    from . import l2asdf
     from .io import header_wcs, read_sci_header, sky_to_pixel
 
     footprints: dict[str, tuple | None] = {}
@@ -229,9 +232,14 @@ def check_objects_on_images(plan: Plan) -> None:
         if plan.remote:
             return None
         if key not in footprints:
+            path = plan.image_path(key)
             try:
-                hdr = read_sci_header(plan.image_path(key))
-                footprints[key] = (header_wcs(hdr), int(hdr["NAXIS1"]), int(hdr["NAXIS2"]))
+                if l2asdf.is_asdf(path):
+                    footprints[key] = l2asdf.footprint(path)
+                else:
+                    hdr = read_sci_header(path)
+                    w = header_wcs(hdr)
+                    footprints[key] = (partial(sky_to_pixel, w), int(hdr["NAXIS1"]), int(hdr["NAXIS2"]))
             except Exception:  # noqa: BLE001 - unreadable: prepare reports it
                 footprints[key] = None
         return footprints[key]
@@ -245,10 +253,10 @@ def check_objects_on_images(plan: Plan) -> None:
                 if fp is None:
                     unreadable += 1
                     continue
-                w, nx, ny = fp
+                to_pixel, nx, ny = fp
                 try:
                     # the header's own frame, as the psf rule does
-                    x, y = sky_to_pixel(w, o.ra, o.dec)
+                    x, y = to_pixel(o.ra, o.dec)
                 except Exception:  # noqa: BLE001 - no convergence: far outside
                     x = y = float("nan")
                 if -0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5:

@@ -21,6 +21,7 @@ rule prepare:
         sky=config["sky"],
         variance=config["variance"],
         dq=config["dq"],
+        asdf=config["asdf"],
         psf=config["psf"],
     script:
         "../../scripts/prepare.py"

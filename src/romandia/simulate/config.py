@@ -38,6 +38,8 @@ SCHEMA: dict[str, Any] = {
                 "err_mode": {"type": "string", "enum": ["ou2024", "sigma"]},
                 "noiseless": {"type": "boolean"},
                 "gzip_level": {"type": "integer", "minimum": 1, "maximum": 9},
+                "formats": {"type": "array", "minItems": 1, "uniqueItems": True,
+                            "items": {"type": "string", "enum": ["fits", "asdf"]}},
                 "list_margin": {"type": "integer", "minimum": 0, "maximum": 1000},
                 "psf": {
                     "type": "object",
@@ -198,6 +200,7 @@ DEFAULTS: dict[str, Any] = {
         "err_mode": "ou2024",
         "noiseless": False,
         "gzip_level": 1,
+        "formats": ["fits"],
         "list_margin": 20,
         "psf": {"pupil_bin": 8, "oversample": 6, "box_arcsec": 7.04, "grid": None,
                 "n_waves": 5, "sed": "flat", "charge_diffusion": True},

@@ -53,6 +53,8 @@ from romandia.simulate.scene import (
 #: Default host of an explicit transient (when the ``host`` key is absent).
 DEFAULT_HOST = {"mag": 21.5, "hlr": 0.5, "offset": 0.3, "angle": 30.0, "bulge_fraction": 0.3,
                 "color": 0.3}
+#: Image lists per written format: the FITS images' in ``lists/``, the ASDF images' in ``lists_asdf/``
+LIST_DIRS = {"fits": "lists", "asdf": "lists_asdf"}
 #: SNANA ``gentype`` of a SN Ia.
 GENTYPE_IA = 10
 
@@ -384,11 +386,21 @@ def simulate(preset, out_dir, seed: int | None = None, config_overrides: dict | 
                            img_cfg["err_mode"], img_cfg["noiseless"])
         rel = image_relpath(e.band, e.pointing, e.sca)
         ipath = out / IMAGE_SUBDIR / rel
-        write_fits_gz(ipath, image_hdulist(hdr, sci, err), img_cfg["gzip_level"])
+        if "fits" in img_cfg["formats"]:
+            write_fits_gz(ipath, image_hdulist(hdr, sci, err), img_cfg["gzip_level"])
+            written.append(ipath)
+        if "asdf" in img_cfg["formats"]:
+            from romandia.simulate.l2asdf import l2_image_model, write_l2_asdf
+
+            apath = out / IMAGE_SUBDIR / image_relpath(e.band, e.pointing, e.sca, "asdf")
+            write_l2_asdf(apath, l2_image_model(
+                hdr, sci, err, band=e.band, sca=e.sca, mjd=e.mjd, exptime=e.exptime,
+                zeropoint=zeropoint(e.band, zpt), sca_origin=(b.xmin - 1, b.ymin - 1)))
+            written.append(apath)
         tpath = out / TRUTH_SUBDIR / truth_relpath(e.band, e.pointing, e.sca)
         tdf = pd.DataFrame(rows, columns=list(TRUTH_COLUMNS))
         _write_truth_atomic(tpath, tdf)
-        written += [ipath, tpath]
+        written.append(tpath)
         dt = time.perf_counter() - te
         rn2 = 8.5**2
         sn_info = {}
@@ -422,17 +434,20 @@ def simulate(preset, out_dir, seed: int | None = None, config_overrides: dict | 
                     sel[e.role].append(e)
             if not sel["template"] or not sel["science"]:
                 continue
-            ldir = out / "lists" / band
             tname = f"{t.id}_instances_templates_{len(sel['template'])}.csv"
             sname = f"{t.id}_instances_science.csv"
-            for fname, es in ((tname, sel["template"]), (sname, sel["science"])):
-                es = sorted(es, key=lambda e: (e.mjd, e.pointing, e.sca))
-                write_image_list(ldir / fname, [(image_relpath(e.band, e.pointing, e.sca),
-                                                 e.pointing, e.sca, e.mjd, e.band) for e in es])
-                written.append(ldir / fname)
+            # the FITS lists in lists/, the ASDF lists (same images as .asdf) in lists_asdf/
+            for fmt in img_cfg["formats"]:
+                ldir = out / LIST_DIRS[fmt] / band
+                for fname, es in ((tname, sel["template"]), (sname, sel["science"])):
+                    es = sorted(es, key=lambda e: (e.mjd, e.pointing, e.sca))
+                    write_image_list(ldir / fname, [(image_relpath(e.band, e.pointing, e.sca, fmt),
+                                                     e.pointing, e.sca, e.mjd, e.band) for e in es])
+                    written.append(ldir / fname)
+            lists = LIST_DIRS[img_cfg["formats"][0]]
             objects.append({"oid": int(t.id), "ra": float(t.ra), "dec": float(t.dec),
-                            "band": band, "templates": f"lists/{band}/{tname}",
-                            "science": f"lists/{band}/{sname}"})
+                            "band": band, "templates": f"{lists}/{band}/{tname}",
+                            "science": f"{lists}/{band}/{sname}"})
     import yaml
 
     write_text_atomic(out / "objects.yaml", yaml.safe_dump(objects, sort_keys=False))

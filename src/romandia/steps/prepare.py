@@ -85,13 +85,14 @@ def fetch_input(location, *, fetch: Mapping, source: str = "", extra: Iterable =
 
 
 def stage_image(path, *, band: str, objects: Iterable, cutout_size: int | None,
-                log: logging.Logger | None = None, name: str | None = None) -> io.Image:
+                log: logging.Logger | None = None, name: str | None = None,
+                asdf: Mapping | None = None) -> io.Image:
     """Stage ``fetch``: read and validate an input image, cut it out around the objects.
 
     Parameters
     ----------
     path : path
-        The OU2024 image (``.fits`` or ``.fits.gz``).
+        The OU2024 image (``.fits`` or ``.fits.gz``) or a Roman L2 image (``.asdf``).
     band : str
         The band the image list gives it (checked against ``FILTER``).
     objects : iterable of (oid, ra, dec)
@@ -100,6 +101,8 @@ def stage_image(path, *, band: str, objects: Iterable, cutout_size: int | None,
         Side of the region kept around each object [px]; None keeps the full frame.
     name : str, optional
         What messages and ``ROMSRC`` call the input (its URL when ``path`` is a cached copy).
+    asdf : mapping, optional
+        Config ``asdf`` for ``.asdf`` inputs (:func:`romandia.io.load_image`).
 
     Returns
     -------
@@ -113,7 +116,7 @@ def stage_image(path, *, band: str, objects: Iterable, cutout_size: int | None,
     """
     name = str(path) if name is None else name
     try:
-        img = io.load_ou_image(path, expected_band=band)
+        img = io.load_image(path, expected_band=band, asdf=asdf)
     except DataError as err:
         if name == str(path):
             raise
@@ -198,7 +201,7 @@ def sky_product(img: io.Image, *, sky_cfg: Mapping, variance: str, dq_ignore: It
 def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size: int | None,
                   sky_cfg: Mapping, variance: str, psf_cfg: Mapping, fetch: Mapping | None = None,
                   source: str = "", extra: Iterable = (), dq_ignore: Iterable = dqflags.DEFAULT_IGNORE,
-                  log: logging.Logger | None = None) -> Prepared:
+                  asdf: Mapping | None = None, log: logging.Logger | None = None) -> Prepared:
     """Stages ``fetch``, ``sky_subtract`` and ``psf`` of one input image.
 
     Parameters
@@ -216,6 +219,8 @@ def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size
     fetch, source, extra
         See :func:`fetch_input` (``fetch`` is needed for a URL). With ``fetch["keep"]`` false a
         downloaded image is deleted once read.
+    asdf : mapping, optional
+        Config ``asdf`` (Roman L2 inputs: :func:`romandia.l2asdf.load_l2_image`).
 
     Raises
     ------
@@ -227,7 +232,8 @@ def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size
     seconds = {}
     t = time.perf_counter()
     local = fetch_input(path, fetch=fetch or {}, source=source, extra=extra, log=log)
-    img = stage_image(local, band=band, objects=objects, cutout_size=cutout_size, log=log, name=str(path))
+    img = stage_image(local, band=band, objects=objects, cutout_size=cutout_size, log=log, name=str(path),
+                      asdf=asdf)
     if remote.is_remote(path) and not (fetch or {}).get("keep", True):
         local.unlink(missing_ok=True)
     seconds["fetch"], t = time.perf_counter() - t, time.perf_counter()
