@@ -4,22 +4,9 @@
 import shutil
 
 import pandas as pd
-import pytest
 import yaml
 from _servers import FileServer, S3Server
 from test_workflow_e2e import lightcurves, make_config, snakemake
-
-
-@pytest.fixture(scope="module")
-def local(tmp_path_factory):
-    from romandia.simulate import simulate
-
-    sims = tmp_path_factory.mktemp("sims")
-    simulate("test", sims)
-    work = tmp_path_factory.mktemp("local")
-    res = snakemake(work, "--cores", "2", "--configfile", str(make_config(sims, work)))
-    assert res.returncode == 0, res.stderr[-4000:]
-    return {"sims": sims, "work": work}
 
 
 def remote_config(sims, work, sims_dir, **remote):

@@ -157,6 +157,19 @@ def host_surface_brightness(sims_dir: str | os.PathLike) -> dict:
     return out
 
 
+def _zptmag(sims: Path, key) -> float:
+    """``ZPTMAG`` of a simulated image: its FITS header, or its L2 ASDF file's calibration
+    (``romandia simulate --format asdf`` writes no FITS)."""
+    from astropy.io import fits
+
+    from romandia import io, ou2024
+
+    path = sims / ou2024.IMAGE_SUBDIR / ou2024.image_relpath(*key)
+    if path.is_file():
+        return float(fits.getheader(path, "SCI")["ZPTMAG"])
+    return float(io.load_image(sims / ou2024.IMAGE_SUBDIR / ou2024.image_relpath(*key, fmt="asdf")).header["ZPTMAG"])
+
+
 def attach_truth(df: pd.DataFrame, sims_dir: str | os.PathLike) -> pd.DataFrame:
     """Add the truth of each row: ``flux_true`` [counts], ``zpt_true``, ``host_sb``, ``host_mag``,
     ``snr`` (= flux_true / flux_err), ``ratio`` (f / f_true), ``pull``.
@@ -164,8 +177,6 @@ def attach_truth(df: pd.DataFrame, sims_dir: str | os.PathLike) -> pd.DataFrame:
     ``flux_true`` is the transient's expected counts in the science image (its truth catalogue
     row), ``zpt_true`` the truth zeropoint ``mag + 2.5 log10(flux) + ZPTMAG`` of that catalogue.
     """
-    from astropy.io import fits
-
     from romandia import ou2024
 
     sims = Path(sims_dir)
@@ -176,10 +187,9 @@ def attach_truth(df: pd.DataFrame, sims_dir: str | os.PathLike) -> pd.DataFrame:
         key = _science_key(name)
         if key not in cache:
             cat = ou2024.read_truth_catalog(sims / ou2024.TRUTH_SUBDIR / ou2024.truth_relpath(*key))
-            hdr = fits.getheader(sims / ou2024.IMAGE_SUBDIR / ou2024.image_relpath(*key), "SCI")
             ok = (cat["flux"] > 0) & np.isfinite(cat["mag"])
             gzp = np.median(cat["mag"][ok] + 2.5 * np.log10(cat["flux"][ok]))
-            cache[key] = (cat, float(gzp + float(hdr["ZPTMAG"])))
+            cache[key] = (cat, float(gzp + _zptmag(sims, key)))
         cat, zp = cache[key]
         row = cat[cat["object_id"] == int(oid)]
         ft.append(float(row["flux"].iloc[0]) if len(row) else math.nan)
