@@ -67,6 +67,10 @@ def _run_validate(args: argparse.Namespace) -> int:
     configs = {"romandia": {}}
     if args.phrosty:
         configs["phrosty"] = PHROSTY_CONFIG
+    if args.asdf:
+        from romandia.validation import INPUT_FORMAT
+
+        configs["asdf"] = {INPUT_FORMAT: "asdf"}
     configs.update(_variants(args.also))
     res = run_validation(args.out, preset=args.preset, config_overrides=overrides, configs=configs,
                          cores=args.cores, report=args.report, plot_dir=args.plots,
@@ -124,6 +128,9 @@ def _build_validate(sub) -> None:
     p.add_argument("--seed", type=int, default=None, metavar="N")
     p.add_argument("--phrosty", action="store_true",
                    help="also run phrosty's configuration on the same data")
+    p.add_argument("--asdf", action="store_true",
+                   help="also run romandia's defaults on the same scenes written as Roman L2 ASDF "
+                        "(configuration 'asdf'; the data are simulated in both formats)")
     p.add_argument("--also", action="append", metavar="NAME=FILE",
                    help="also run the workflow with the config overrides in FILE (YAML) on the same "
                         "data, reported as NAME (repeatable; e.g. sky_photutils=config/variants/sky_photutils.yaml)")

@@ -36,6 +36,8 @@ GALSIM_ZEROPOINT = {
 
 #: Single letter used in SNANA truth HDF5 datasets ``mag_{letter}``.
 SNANA_LETTER = {b: b[0] for b in BANDS}
+#: simulator image lists per image format: FITS in ``lists/``, Roman L2 ASDF in ``lists_asdf/``
+LIST_DIRS = {"fits": "lists", "asdf": "lists_asdf"}
 #: romancal's names of the bands (Roman L2 ``meta.instrument.optical_element``)
 OPTICAL_ELEMENT = {"R062": "F062", "Z087": "F087", "Y106": "F106", "J129": "F129",
                    "H158": "F158", "F184": "F184", "K213": "F213"}

@@ -556,9 +556,16 @@ def _deep_merge(a: dict, b: Mapping) -> dict:
     return out
 
 
+#: key of a validation configuration (not of the workflow config): the image format it reads,
+#: ``fits`` (default) or ``asdf`` (the simulator's ``lists_asdf/``)
+INPUT_FORMAT = "_input_format"
+
+
 def workflow_config(sims_dir, workdir, overrides: Mapping | None = None, threads: int = 1) -> Path:
     """Write ``{workdir}/config.yaml`` for the simulator output ``sims_dir`` (every object of
     its ``objects.yaml``), with ``overrides`` deep-merged; return its path.
+
+    ``overrides[INPUT_FORMAT] = "asdf"`` points the objects at the ASDF lists of the same images.
 
     ``threads`` (per ``subtract`` job) stays 1: the cores are filled by jobs side by side.
     """
@@ -567,12 +574,22 @@ def workflow_config(sims_dir, workdir, overrides: Mapping | None = None, threads
     sims = Path(sims_dir).resolve()
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
+    from romandia.constants import LIST_DIRS
+
+    overrides = dict(overrides or {})
+    fmt = overrides.pop(INPUT_FORMAT, "fits")
     objects = yaml.safe_load((sims / "objects.yaml").read_text())
     for o in objects:
-        o["templates"] = str(sims / o["templates"])
-        o["science"] = str(sims / o["science"])
-    cfg = _deep_merge({"sims_dir": str(sims), "objects": objects, "threads": int(threads)},
-                      overrides or {})
+        for role in ("templates", "science"):
+            rel = o[role]
+            if fmt != "fits":  # the simulator's lists of the same images in another format
+                rel = rel.replace(LIST_DIRS["fits"] + "/", LIST_DIRS[fmt] + "/", 1)
+                if not (sims / rel).is_file():
+                    raise FileNotFoundError(
+                        f"{sims / rel}: no {fmt} image list; simulate with image.formats: [fits, {fmt}] "
+                        f"(romandia simulate --format both) into a fresh directory")
+            o[role] = str(sims / rel)
+    cfg = _deep_merge({"sims_dir": str(sims), "objects": objects, "threads": int(threads)}, overrides)
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
@@ -774,7 +791,9 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
     preset, config_overrides, seed
         Simulator preset and overrides (e.g. ``{"sne": {"n_sne": 3}}``).
     configs : mapping, optional
-        ``{name: workflow config overrides}``; default ``{"romandia": {}}``.
+        ``{name: workflow config overrides}``; default ``{"romandia": {}}``.  A configuration
+        with ``{INPUT_FORMAT: "asdf"}`` reads the same scenes as Roman L2 ASDF (the data are
+        then simulated in both formats).
     report, plot_dir : path, optional
         Markdown file whose generated block is replaced, and the folder of its plots.
     field_stars, max_zp_images
@@ -808,7 +827,10 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
         man = json.loads((sims / "manifest.json").read_text())
         sim_seconds = 0.0
     else:
-        simulate(preset, sims, seed=seed, config_overrides=dict(config_overrides or {}))
+        over = dict(config_overrides or {})
+        if any(c.get(INPUT_FORMAT) == "asdf" for c in (configs or {}).values()):
+            over["image"] = {**over.get("image", {}), "formats": ["fits", "asdf"]}
+        simulate(preset, sims, seed=seed, config_overrides=over)
         man = json.loads((sims / "manifest.json").read_text())
         sim_seconds = time.perf_counter() - t0
         log(f"simulated {preset} into {sims} in {sim_seconds:.0f} s")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 import romandia
-from romandia.constants import BANDS, SCA_NPIX, SNANA_LETTER, zeropoint, zptmag
+from romandia.constants import BANDS, LIST_DIRS, SCA_NPIX, SNANA_LETTER, zeropoint, zptmag
 from romandia.errors import InputError
 from romandia.ou2024 import (
     IMAGE_SUBDIR,
@@ -53,8 +53,6 @@ from romandia.simulate.scene import (
 #: Default host of an explicit transient (when the ``host`` key is absent).
 DEFAULT_HOST = {"mag": 21.5, "hlr": 0.5, "offset": 0.3, "angle": 30.0, "bulge_fraction": 0.3,
                 "color": 0.3}
-#: Image lists per written format: the FITS images' in ``lists/``, the ASDF images' in ``lists_asdf/``
-LIST_DIRS = {"fits": "lists", "asdf": "lists_asdf"}
 #: SNANA ``gentype`` of a SN Ia.
 GENTYPE_IA = 10
 
