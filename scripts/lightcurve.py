@@ -5,6 +5,8 @@ Rows whose science image had too few field stars for its own calibration get the
 calibration of the lightcurve's other images (romandia.calibration.pool_unmeasured).
 """
 
+from pathlib import Path
+
 from romandia import lightcurve, runner
 from romandia.steps import lightcurve as steps
 
@@ -12,13 +14,18 @@ from romandia.steps import lightcurve as steps
 def main(log):
     sm = snakemake  # noqa: F821
     oid, band = int(sm.wildcards.oid), sm.wildcards.band
-    df = steps.object_lightcurve(sm.input, oid, band,
+    df = steps.object_lightcurve(sm.input.phot, oid, band,
                                       pool_calibration=bool(sm.params.calibration["enabled"]
                                                             and sm.params.calibration["apply"]))
     lightcurve.write_lightcurve(df, sm.output.csv, sm.output.parquet)
     truth = steps.truth_curve(sm.params.truth_dir, oid, band, df, log=log)
     lightcurve.plot_lightcurve(df, sm.output.png, truth=truth, title=f"{oid} {band}")
-    log.info("%d rows, %d successful", len(df), int(df["success"].sum()))
+    prov = sm.params.provenance
+    record = steps.provenance_record(oid, band, ra=prov["ra"], dec=prov["dec"], images=prov["images"],
+                                     sky_paths=sm.input.sky, config=prov["config"],
+                                     repo=Path(sm.scriptdir).parent)
+    steps.write_json(sm.output.provenance, record)
+    log.info("%d rows, %d successful; provenance %s", len(df), int(df["success"].sum()), record["id"])
 
 
 runner.run(snakemake, main, failure_outputs=[])  # noqa: F821

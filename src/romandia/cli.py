@@ -151,8 +151,15 @@ def _build_validate(sub) -> None:
     p.set_defaults(func=_run_validate)
 
 
+def _build_run(sub) -> None:
+    # parsed by romandia.frontdoor (phrosty's flags, and Snakemake's after --); listed here for --help
+    sub.add_parser("run", add_help=False,
+                   help="run the workflow with phrosty's flags (romandia run --help; --explain maps each flag)")
+
+
 #: name -> function(subparsers) that adds the subcommand's parser and sets ``func``.
 SUBCOMMANDS: dict[str, Callable] = {
+    "run": _build_run,
     "simulate": _build_simulate,
     "validate": _build_validate,
 }
@@ -174,6 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``romandia`` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["run"]:
+        from romandia import frontdoor
+
+        try:
+            return frontdoor.main(argv[1:])
+        except InputError as exc:
+            print(f"romandia run: error: {exc}", file=sys.stderr)
+            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -74,6 +74,7 @@ STAMP_HDUS = ("SCI", "TEMPLATE", "DIFF", "VAR", "SCIVAR", "TMPLVAR0")
 #: the staged image (and every product made from it)
 KEY_SOURCE = "ROMSRC"  # the input image's path (last 68 characters)
 KEY_X0, KEY_Y0 = "ROMX0", "ROMY0"  # 0-based SCA pixel of array pixel [0, 0]
+KEY_SHA256 = "ROMSHA"  # SHA-256 of the input file as read (provenance: romandia.provenance)
 #: a staged Roman L2 ASDF image (romandia.l2asdf)
 KEY_FORMAT = "ROMFMT"  # ASDF (absent: FITS)
 KEY_BUNIT = "ROMBUNIT"  # the file's pixel unit (MJy/sr or DN/s), converted to counts per exposure

@@ -15,6 +15,7 @@ _ENV["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, _ENV.get("PYTHONPATH", ""
 from romandia.config import check_config, check_output_dirs  # noqa: E402
 from romandia.plan import IMAGE_KEY_RE, build_plan  # noqa: E402
 from romandia.plan import check_objects_on_images  # noqa: E402
+from romandia.provenance import science_params  # noqa: E402
 
 # errors name the key (check_config); then Snakemake's validate fills in the defaults
 check_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -164,6 +165,30 @@ def object_photometry(wildcards):
     return [f"{DIA}/phot/{s}.json" for s in o.science]
 
 
+def object_sky(wildcards):
+    """The staged products of every image of an object in a band (their headers hold the
+    input files' checksums for the provenance record)."""
+    o = PLAN.object(int(wildcards.oid), wildcards.band)
+    return [f"{DIA}/sky/{k}.fits" for k in dict.fromkeys(o.templates + o.science)]
+
+
+def provenance_params(wildcards):
+    """What the lightcurve's provenance record needs besides the checksums: the object, its
+    images (key, role, path) and the config (romandia.provenance)."""
+    o = PLAN.object(int(wildcards.oid), wildcards.band)
+    images = [
+        {"key": k, "role": role, "path": str(PLAN.image_path(k))}
+        for role, keys in (("template", o.templates), ("science", o.science))
+        for k in keys
+    ]
+    return {
+        "ra": o.ra,
+        "dec": o.dec,
+        "images": images,
+        "config": science_params(config),
+    }
+
+
 def truth_dir():
     """SNANA truth for the plots' overlays (optional; none by default for remote inputs)."""
     if config["truth_dir"] or PLAN.remote:
@@ -175,7 +200,12 @@ def final_outputs():
     out = []
     for o in PLAN.objects:
         stem = f"{LC}/data/{o.oid}/{o.oid}_{o.band}"
-        out += [f"{stem}_all.csv", f"{stem}_all.parquet", f"{stem}.png"]
+        out += [
+            f"{stem}_all.csv",
+            f"{stem}_all.parquet",
+            f"{stem}.png",
+            f"{stem}_provenance.json",
+        ]
     return out
 
 

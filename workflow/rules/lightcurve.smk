@@ -1,11 +1,14 @@
 rule lightcurve:
-    """Merge an object's rows into phrosty's lightcurve (CSV + parquet) and plot it."""
+    """Merge an object's rows into phrosty's lightcurve (CSV + parquet), plot it, and write
+    its provenance record (snappl's id recipe)."""
     input:
-        object_photometry,
+        phot=object_photometry,
+        sky=object_sky,
     output:
         csv=f"{LC}/data/{{oid}}/{{oid}}_{{band}}_all.csv",
         parquet=f"{LC}/data/{{oid}}/{{oid}}_{{band}}_all.parquet",
         png=f"{LC}/data/{{oid}}/{{oid}}_{{band}}.png",
+        provenance=f"{LC}/data/{{oid}}/{{oid}}_{{band}}_provenance.json",
     log:
         "logs/lightcurve/{oid}_{band}.log",
     conda:
@@ -13,5 +16,6 @@ rule lightcurve:
     params:
         truth_dir=truth_dir(),
         calibration=config["calibration"],
+        provenance=provenance_params,
     script:
         "../../scripts/lightcurve.py"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import calibration, lightcurve, ou2024
+from .. import calibration, io, lightcurve, ou2024, products, provenance
 
 
 def object_rows(phot_paths: Iterable, oid: int, band: str) -> list[dict]:
@@ -45,3 +46,26 @@ def truth_curve(truth_dir, oid: int, band: str, df: pd.DataFrame, log: logging.L
     if log is not None:
         log.info("truth lightcurve found for %s", oid)
     return grid, ou2024.mag_to_counts(ou2024.truth_mag(mjd, mags[band], grid), zpt)
+
+
+def provenance_record(oid: int, band: str, *, ra: float, dec: float, images: Iterable, sky_paths: Iterable,
+                      config, repo) -> dict:
+    """The lightcurve's provenance (:func:`romandia.provenance.lightcurve_record`), with each
+    input file's SHA-256 read from its staged product's header (``ROMSHA``; None for an
+    image that could not be read: its failure marker has none)."""
+    import romandia
+
+    sha = {}
+    for path in sky_paths:
+        key = Path(path).name[: -len(".fits")]
+        hdr = io.fits.getheader(path, 0)
+        sha[key] = hdr.get(products.KEY_SHA256)
+    imgs = [dict(im, sha256=sha.get(im["key"])) for im in images]
+    return provenance.lightcurve_record(oid=oid, band=band, ra=ra, dec=dec, config=config, images=imgs,
+                                        version=romandia.__version__, code=provenance.git_commit(repo))
+
+
+def write_json(path, obj) -> None:
+    """``obj`` as indented JSON, written atomically."""
+    with io.atomic_output(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=1) + "\n")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import dq as dqflags
-from .. import io, noise, products, remote, sky
+from .. import io, noise, products, provenance, remote, sky
 from ..errors import DataError
 from . import psf as psf_step
 
@@ -234,6 +234,7 @@ def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size
     local = fetch_input(path, fetch=fetch or {}, source=source, extra=extra, log=log)
     img = stage_image(local, band=band, objects=objects, cutout_size=cutout_size, log=log, name=str(path),
                       asdf=asdf)
+    img.header[products.KEY_SHA256] = provenance.sha256_file(local)  # 64 hex digits: no room for a comment
     if remote.is_remote(path) and not (fetch or {}).get("keep", True):
         local.unlink(missing_ok=True)
     seconds["fetch"], t = time.perf_counter() - t, time.perf_counter()
