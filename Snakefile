@@ -4,6 +4,9 @@
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/subtract.smk"
@@ -14,6 +17,7 @@ include: "workflow/rules/lightcurve.smk"
 localrules:
     all,
     lightcurve,
+    summary,
 
 
 rule all:

@@ -1,5 +1,5 @@
 """Rule lightcurve: an object's rows from its science images' photometry (phrosty's schema),
-CSV + parquet, and a plot.
+CSV + parquet, a plot, its epochs' stamps and its provenance record.
 
 Rows whose science image had too few field stars for its own calibration get the pooled
 calibration of the lightcurve's other images (romandia.calibration.pool_unmeasured).
@@ -7,7 +7,7 @@ calibration of the lightcurve's other images (romandia.calibration.pool_unmeasur
 
 from pathlib import Path
 
-from romandia import lightcurve, runner
+from romandia import lightcurve, report, runner
 from romandia.steps import lightcurve as steps
 
 
@@ -20,6 +20,7 @@ def main(log):
     lightcurve.write_lightcurve(df, sm.output.csv, sm.output.parquet)
     truth = steps.truth_curve(sm.params.truth_dir, oid, band, df, log=log)
     lightcurve.plot_lightcurve(df, sm.output.png, truth=truth, title=f"{oid} {band}")
+    report.stamp_grid(df, {Path(p).stem: p for p in sm.input.stamps}, sm.output.stamps, title=f"{oid} {band}")
     prov = sm.params.provenance
     record = steps.provenance_record(oid, band, ra=prov["ra"], dec=prov["dec"], images=prov["images"],
                                      sky_paths=sm.input.sky, config=prov["config"],

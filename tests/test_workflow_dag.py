@@ -55,8 +55,9 @@ def test_dry_run_counts_jobs_per_image(two_objects):
     # per science image, whatever the number of templates and objects on it
     assert counts["subtract"] == counts["photometry"] == 4
     assert counts["lightcurve"] == 2
-    # one job per image, two per science image, one per lightcurve (and all)
-    assert counts == {"prepare": 5, "subtract": 4, "photometry": 4, "lightcurve": 2, "all": 1, "total": 16}
+    # one job per image, two per science image, one per lightcurve (and summary, all)
+    assert counts == {"prepare": 5, "subtract": 4, "photometry": 4, "lightcurve": 2, "summary": 1, "all": 1,
+                      "total": 17}
     assert not (two_objects / "results").exists(), "a dry run must not touch data"
 
 

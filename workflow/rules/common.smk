@@ -189,6 +189,17 @@ def provenance_params(wildcards):
     }
 
 
+def object_stamps(wildcards):
+    """The stamps of every science image of an object in a band."""
+    o = PLAN.object(int(wildcards.oid), wildcards.band)
+    return [f"{DIA}/stamps/{s}.fits" for s in o.science]
+
+
+def lightcurve_tables(wildcards=None):
+    """Every lightcurve CSV of the run."""
+    return [f"{LC}/data/{o.oid}/{o.oid}_{o.band}_all.csv" for o in PLAN.objects]
+
+
 def truth_dir():
     """SNANA truth for the plots' overlays (optional; none by default for remote inputs)."""
     if config["truth_dir"] or PLAN.remote:
@@ -204,9 +215,10 @@ def final_outputs():
             f"{stem}_all.csv",
             f"{stem}_all.parquet",
             f"{stem}.png",
+            f"{stem}_stamps.png",
             f"{stem}_provenance.json",
         ]
-    return out
+    return out + [f"{LC}/failed_pairs.csv", f"{LC}/run_settings.csv"]
 
 
 def print_failure_summary(lightcurves):
@@ -215,7 +227,7 @@ def print_failure_summary(lightcurves):
 
     failed = []
     for path in lightcurves:
-        if path.endswith(".csv") and os.path.exists(path):
+        if path.endswith("_all.csv") and os.path.exists(path):
             df = pd.read_csv(path, keep_default_na=False)
             bad = df[df["success"].astype(str) != "True"]
             for _, r in bad.iterrows():
