@@ -11,7 +11,7 @@ export PYTHONHASHSEED := 0
 
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test test-slurm validate lint format bench-slurm lock clean
+.PHONY: install demo test test-examples test-slurm validate lint format bench-slurm lock clean
 
 install: $(INSTALLED)
 
@@ -32,8 +32,12 @@ demo: $(INSTALLED) data/demo/manifest.json
 	@ls -1 results/lc_out_dir/data/*/*
 
 test: $(INSTALLED)
-	$(VENV)/bin/pytest -q -m "not slurm and not gpu"
+	$(VENV)/bin/pytest -q -m "not slurm and not gpu and not examples"
 	$(MAKE) lint
+
+# Every example config users copy (.test/<case>/config.yaml) linted and run on the test preset.
+test-examples: $(INSTALLED)
+	$(VENV)/bin/pytest -q -m examples tests/test_examples.py
 
 # Photometric accuracy against truth: simulate the validation preset, run the workflow with
 # romandia's defaults and with phrosty's configuration, regenerate docs/validation.md.
