@@ -322,3 +322,15 @@ def test_calibrated_flux_scale_removes_host_residual():
     assert np.sqrt(np.mean(z_fixed**2)) < 1.15
     with pytest.raises(ValueError, match="flux_scale"):
         difference_pair(*args, params={"flux_scale": -1.0})
+
+
+def test_numpy_without_in1d_gets_isin_for_sfft(monkeypatch):
+    """numpy >= 2.4 removed np.in1d, which sfft 1.7.3 calls; sfft_solve provides it (the GPU
+    machine has numpy 2.5)."""
+    from romandia import sfft_solve
+
+    monkeypatch.delattr(np, "in1d", raising=False)
+    sfft_solve._numpy_compat()
+    a, b = np.array([[1, 2], [3, 2]]), [2, 3]
+    np.testing.assert_array_equal(np.in1d(a, b), np.isin(a.ravel(), b))
+    np.testing.assert_array_equal(np.in1d(a, b, invert=True), ~np.isin(a.ravel(), b))

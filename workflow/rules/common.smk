@@ -39,6 +39,8 @@ CACHE = (config["remote"]["cache_dir"] or f"{DIA}/cache").rstrip("/")
 DOWNLOAD = 1 if PLAN.remote else 0
 # Compiled numba kernels (sfft) are cached next to the results and reused by every job.
 _ENV.setdefault("NUMBA_CACHE_DIR", str(Path(".numba_cache").resolve()))
+# ... and CuPy's compiled kernels (backend gpu), so only a workdir's first GPU job compiles them
+_ENV.setdefault("CUPY_CACHE_DIR", str(Path(".cupy_cache").resolve()))
 
 
 wildcard_constraints:
