@@ -42,7 +42,7 @@ import numpy as np
 from scipy.interpolate import RectBivariateSpline
 
 from romandia.errors import DataError
-from romandia.xp import asarray, get_namespace, is_cupy, to_numpy
+from romandia.xp import asarray, get_namespace, ndimage_namespace, to_numpy
 
 __all__ = [
     "pixel_map",
@@ -710,12 +710,9 @@ def rotate_psf(psf, jac_source, jac_target, kernel: str = "cubic", xp=None):
     xs = c + m[0, 0] * dx + m[0, 1] * dy
     ys = c + m[1, 0] * dx + m[1, 1] * dy
     if kernel == "cubic":
-        if is_cupy(xp):
-            from cupyx.scipy.ndimage import map_coordinates  # noqa: PLC0415
-        else:
-            from scipy.ndimage import map_coordinates  # noqa: PLC0415
         coords = asarray(np.stack([ys, xs]), xp)
-        out = map_coordinates(p, coords, order=3, mode="constant", cval=0.0, prefilter=True)
+        out = ndimage_namespace(xp).map_coordinates(p, coords, order=3, mode="constant", cval=0.0,
+                                                    prefilter=True)
     elif kernel in KERNELS and kernel != "nearest":
         pz = xp.where(xp.isfinite(p), p, 0.0)
         (out,), _ = _accumulate([pz], [1], None, asarray(xs, xp), asarray(ys, xp), kernel, xp)

@@ -14,7 +14,7 @@ from types import ModuleType
 
 import numpy as np
 
-__all__ = ["get_namespace", "to_numpy", "asarray", "fft_namespace", "is_cupy"]
+__all__ = ["get_namespace", "to_numpy", "asarray", "fft_namespace", "ndimage_namespace", "is_cupy"]
 
 
 def _is_cupy_array(a) -> bool:
@@ -22,6 +22,14 @@ def _is_cupy_array(a) -> bool:
     if "cupy" not in sys.modules:
         return False
     return type(a).__module__.split(".", 1)[0] == "cupy"
+
+
+def _is_device_array(a) -> bool:
+    """True for a device array of another namespace: not NumPy's, with the array API's
+    ``__array_namespace__`` and CuPy's explicit ``.get()`` copy to the host (the test suite's
+    strict stand-in for CuPy, ``tests/_strict_xp.py``, is one)."""
+    return (not isinstance(a, np.ndarray) and hasattr(a, "__array_namespace__")
+            and callable(getattr(a, "get", None)))
 
 
 def is_cupy(xp: ModuleType) -> bool:
@@ -48,12 +56,14 @@ def get_namespace(*arrays) -> ModuleType:
             import cupy  # noqa: PLC0415  (lazy: optional dependency)
 
             return cupy
+        if a is not None and _is_device_array(a):
+            return a.__array_namespace__()
     return np
 
 
 def to_numpy(a) -> np.ndarray:
     """Return ``a`` as a host NumPy array (copies from the GPU when ``a`` is a CuPy array)."""
-    if _is_cupy_array(a):
+    if _is_cupy_array(a) or _is_device_array(a):
         return a.get()
     return np.asarray(a)
 
@@ -79,9 +89,25 @@ def fft_namespace(xp: ModuleType) -> ModuleType:
         import cupyx.scipy.fft as cfft  # noqa: PLC0415
 
         return cfft
+    if xp is not np and hasattr(xp, "scipy_fft"):  # a stand-in namespace brings its own
+        return xp.scipy_fft
     import scipy.fft as sfft_mod  # noqa: PLC0415
 
     return sfft_mod
+
+
+def ndimage_namespace(xp: ModuleType) -> ModuleType:
+    """``scipy.ndimage`` for NumPy, ``cupyx.scipy.ndimage`` for CuPy (a stand-in namespace's
+    ``scipy_ndimage``)."""
+    if is_cupy(xp):
+        import cupyx.scipy.ndimage as cnd  # noqa: PLC0415
+
+        return cnd
+    if xp is not np and hasattr(xp, "scipy_ndimage"):
+        return xp.scipy_ndimage
+    import scipy.ndimage as snd  # noqa: PLC0415
+
+    return snd
 
 
 def select_backend(name: str) -> ModuleType:
