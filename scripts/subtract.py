@@ -3,6 +3,7 @@ cross-convolution, SFFT, decorrelation, difference variance (romandia.steps.subt
 
 from romandia import io, products, runner
 from romandia.steps import each_member, subtract
+from romandia.xp import select_backend
 
 
 def main(log):
@@ -12,6 +13,8 @@ def main(log):
     if err:
         raise err
     sci = io.read_hdus(sm.input.sci, ["SKYSUB", "VAR", "DETMASK", "DQ"])
+    xp = select_backend(p.backend, log=log)
+    sci_x = subtract.to_namespace({k: sci[k] for k in ("SKYSUB", "VAR", "DETMASK")}, xp)  # once per job
     # p.pairs[i] = [template key, anchor oid, ra, dec] for inputs tmpl_sky[i], tmpl_psf[i]
     pairs = {t: (oid, (ra, dec), sky, psf)
              for (t, oid, ra, dec), sky, psf in zip(p.pairs, sm.input.tmpl_sky, sm.input.tmpl_psf, strict=True)}
@@ -26,10 +29,10 @@ def main(log):
                 raise err
             psf_s = sci_psf.member(anchor, ["PSF"])["PSF"][0]
             return subtract.difference_template(
-                sci, io.read_hdus(sky, ["SKYSUB", "VAR", "DETMASK"]),
+                sci_x, io.read_hdus(sky, ["SKYSUB", "VAR", "DETMASK"]),
                 lambda: products.read_members(psf, anchor, ["PSF"])["PSF"][0], psf_s, radec,
                 kernel=p.kernel, exclude_radec=p.exclude, sfft=p.sfft, sci_key=sm.wildcards.sci, tmpl_key=t,
-                threads=sm.threads, log=log)
+                threads=sm.threads, xp=xp, log=log)
 
         members = each_member(pairs, one, log, "template")
     shared = {"SCI": sci["SKYSUB"], "SCIVAR": sci["VAR"], "SCIDQ": sci["DQ"]}

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from romandia.convolve import fft_convolve
-from romandia.xp import asarray
+from romandia.xp import asarray, get_namespace
 
 __all__ = ["compact_source_mask", "dilate", "exclude_from_fit", "kernel_parameter_count", "supported_poly_order"]
 
@@ -51,11 +51,12 @@ def exclude_from_fit(mask, positions, radius: float):
     array
         A copy of ``mask`` with the discs set to 0.
     """
-    out = np.array(mask, copy=True)
+    xp = get_namespace(mask)
+    out = mask.copy() if hasattr(mask, "copy") else np.array(mask, copy=True)
     if radius <= 0:
         return out
     ny, nx = out.shape
-    yy, xx = np.ogrid[:ny, :nx]
+    yy, xx = xp.ogrid[:ny, :nx]
     for x, y in positions:
         out[(xx - x) ** 2 + (yy - y) ** 2 <= radius * radius] = 0
     return out

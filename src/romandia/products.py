@@ -144,7 +144,9 @@ def as_stored(members: Mapping[str, tuple]) -> dict:
     A step that hands its result to the next one in memory (``align`` to ``subtract``)
     passes it through this, so the next step sees the values a reader of the file would.
     """
-    return {n: (None if d is None else np.asarray(d).astype(stored_dtype(n), copy=False), h)
+    # ``d.astype``, not ``np.asarray(d)``: device (CuPy) arrays stay on the device
+    return {n: (None if d is None else (d if hasattr(d, "astype") else np.asarray(d)).astype(stored_dtype(n),
+                                                                                          copy=False), h)
             for n, (d, h) in members.items()}
 
 

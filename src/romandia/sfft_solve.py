@@ -23,7 +23,7 @@ import scipy.fft
 
 from romandia.convolve import embed_kernel
 from romandia.errors import DataError
-from romandia.xp import to_numpy
+from romandia.xp import asarray, fft_namespace, get_namespace, is_cupy, to_numpy
 
 __all__ = ["MAX_PIXELS_PER_CALL", "apply_sfft_solution", "match_kernel_at", "plan_tiles", "sfft_solve_subtract"]
 
@@ -52,9 +52,10 @@ def _from_sfft(a) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(a).T)
 
 
-def _sfft_config(n0, n1, w, dk, db, cpr, threads):
-    """sfft ``SingleSFFTConfigure.SSC`` (NumPy backend), cached per shape and parameters."""
-    key = (int(n0), int(n1), int(w), int(dk), int(db), bool(cpr))
+def _sfft_config(n0, n1, w, dk, db, cpr, threads, backend: str = "Numpy"):
+    """sfft ``SingleSFFTConfigure.SSC`` (``backend`` ``Numpy`` or ``Cupy``), cached per shape,
+    parameters and backend (the CuPy configuration compiles sfft's CUDA kernels)."""
+    key = (int(n0), int(n1), int(w), int(dk), int(db), bool(cpr), backend)
     cfg = _SSC_CACHE.get(key)
     if cfg is None:
         import numba  # noqa: PLC0415
@@ -66,7 +67,7 @@ def _sfft_config(n0, n1, w, dk, db, cpr, threads):
         try:
             cfg = SingleSFFTConfigure.SSC(
                 NX=key[0], NY=key[1], KerHW=key[2], KerPolyOrder=key[3], BGPolyOrder=key[4],
-                ConstPhotRatio=key[5], BACKEND_4SUBTRACT="Numpy",
+                ConstPhotRatio=key[5], BACKEND_4SUBTRACT=backend,
                 NUM_CPU_THREADS_4SUBTRACT=int(threads), NUMBA_CACHE=True, VERBOSE_LEVEL=0,
             )
         finally:  # sfft assigns an int to numba.set_num_threads; undo it
@@ -188,8 +189,9 @@ def apply_sfft_solution(ref, sci, coeffs, kernel_half_width: int, kernel_poly_or
 
     Parameters
     ----------
-    ref, sci : numpy.ndarray (ny, nx)
-        ``[y, x]`` images (the tile the solution was fitted on).
+    ref, sci : array (ny, nx)
+        ``[y, x]`` images (the tile the solution was fitted on), NumPy or device arrays
+        (the result is in their namespace).
     coeffs : numpy.ndarray
         sfft solution vector.
     kernel_half_width, kernel_poly_order, bg_poly_order : int
@@ -202,36 +204,51 @@ def apply_sfft_solution(ref, sci, coeffs, kernel_half_width: int, kernel_poly_or
         the polynomial factors use sfft's scaled coordinates ``c_x = (x + 1) / nx``,
         ``c_y = (y + 1) / ny`` (``x`` = column) and multiply REF before the shift.
     """
-    import scipy.fft as sfft_fft  # noqa: PLC0415
     from sfft.utils.SFFTSolutionReader import (  # noqa: PLC0415
         Read_SFFTSolution,
         SVKDict_SFFT2ST,
     )
 
+    xp = get_namespace(ref, sci)
+    fft = fft_namespace(xp)
     ny, nx = ref.shape
     w, dk, db = int(kernel_half_width), int(kernel_poly_order), int(bg_poly_order)
     size = 2 * w + 1
     fpq = (db + 1) * (db + 2) // 2
-    kw = {} if workers is None else {"workers": int(workers)}
-    sdict = Read_SFFTSolution().FromArray(Solution=np.asarray(coeffs, dtype=float), N0=nx, N1=ny,
-                                          L0=size, L1=size, DK=dk, Fpq=fpq)
+    kw = {} if workers is None or is_cupy(xp) else {"workers": int(workers)}
+    coeffs = np.asarray(to_numpy(coeffs), dtype=float)  # a few thousand numbers: host
+    sdict = Read_SFFTSolution().FromArray(Solution=coeffs, N0=nx, N1=ny, L0=size, L1=size, DK=dk, Fpq=fpq)
     std = SVKDict_SFFT2ST.convert(DKx=dk, DKy=dk, Sfft_dict=sdict)
-    cx = (np.arange(nx, dtype=float) + 1.0) / nx
-    cy = (np.arange(ny, dtype=float) + 1.0) / ny
+    cx = (xp.arange(nx, dtype=xp.float64) + 1.0) / nx
+    cy = (xp.arange(ny, dtype=xp.float64) + 1.0) / ny
     acc = None
     for (i, j), k_xy in std.items():
         term = ref * (cy[:, None] ** j) * (cx[None, :] ** i)
-        f = sfft_fft.rfft2(term, **kw)
-        f *= sfft_fft.rfft2(embed_kernel(_from_sfft(k_xy), (ny, nx)), **kw)
+        f = fft.rfft2(term, **kw)
+        f *= fft.rfft2(embed_kernel(asarray(_from_sfft(k_xy), xp), (ny, nx), xp=xp), **kw)
         acc = f if acc is None else acc + f
-    out = sci - sfft_fft.irfft2(acc, s=(ny, nx), **kw)
-    b = np.asarray(coeffs, dtype=float)[-fpq:]
+    out = sci - fft.irfft2(acc, s=(ny, nx), **kw)
+    b = coeffs[-fpq:]
     k = 0
     for pp in range(db + 1):
         for qq in range(db + 1 - pp):
             out -= b[k] * (cx[None, :] ** pp) * (cy[:, None] ** qq)
             k += 1
     return out
+
+
+def _solve_cupy(ref_masked, sci_masked, cfg):
+    """sfft's solve pass on the GPU (``ElementalSFFTSubtract_PureCupy.ESSPC``): CuPy ``[y, x]``
+    tiles in, the solution vector (CuPy) out.  Runs only where CuPy sees a device; checked by
+    ``bench/gpu_check.sh`` against the NumPy solve, never by the CPU test suite."""
+    import cupy  # noqa: PLC0415
+    from sfft.sfftcore.SFFTSubtract import ElementalSFFTSubtract_PureCupy  # noqa: PLC0415
+
+    sol, _ = ElementalSFFTSubtract_PureCupy.ESSPC(
+        PixA_I_GPU=cupy.ascontiguousarray(ref_masked.T), PixA_J_GPU=cupy.ascontiguousarray(sci_masked.T),
+        SFFTConfig=cfg, SFFTSolution_GPU=None, Subtract=False, VERBOSE_LEVEL=0,
+    )
+    return sol
 
 
 def match_kernel_at(solution: dict, y: float, x: float) -> np.ndarray:
@@ -349,61 +366,66 @@ def sfft_solve_subtract(
     if apply_with not in ("romandia", "sfft"):
         raise ValueError(f"apply_with must be 'romandia' or 'sfft', got {apply_with!r}")
 
-    ref, sci, ref_masked, sci_masked = (
-        np.asarray(to_numpy(a), dtype=np.float64) for a in (ref, sci, ref_masked, sci_masked)
-    )
+    xp = get_namespace(ref, sci, ref_masked, sci_masked)
+    gpu = is_cupy(xp)
+    if gpu and apply_with == "sfft":
+        raise ValueError("apply_with='sfft' runs sfft's NumPy subtraction; use 'romandia' on the GPU")
+    ref, sci, ref_masked, sci_masked = (xp.asarray(a, dtype=xp.float64) for a in (ref, sci, ref_masked, sci_masked))
     shape = ref.shape
     for name, a in (("sci", sci), ("ref_masked", ref_masked), ("sci_masked", sci_masked)):
         if a.shape != shape:
             raise ValueError(f"{name} shape {a.shape} differs from ref {shape}")
-        if not np.all(np.isfinite(a)):
+        if not bool(xp.all(xp.isfinite(a))):
             raise ValueError(f"{name} has non-finite pixels; fill them before SFFT")
-    if not np.all(np.isfinite(ref)):
+    if not bool(xp.all(xp.isfinite(ref))):
         raise ValueError("ref has non-finite pixels; fill them before SFFT")
     w, dk, db = int(kernel_half_width), int(kernel_poly_order), int(bg_poly_order)
     if margin is None:
         margin = max(32, 2 * (2 * w + 1))
     tiles = plan_tiles(shape, int(max_pixels_per_call), int(margin), tile)
 
-    diff = np.empty(shape, dtype=np.float64)
+    diff = xp.empty(shape, dtype=xp.float64)
     coeffs = []
     fit_any = (ref_masked != 0) | (sci_masked != 0)
     for box, core in tiles:
         y0, y1, x0, x1 = box
-        n_fit = int(np.count_nonzero(fit_any[y0:y1, x0:x1]))
+        n_fit = int(xp.count_nonzero(fit_any[y0:y1, x0:x1]))
         if n_fit < min_fit_pixels:
             raise DataError(
                 "subtract", f"only {n_fit} fit pixels in tile {box} (< {min_fit_pixels})"
             )
         n0, n1 = x1 - x0, y1 - y0  # sfft axis 0 = x
-        cfg = _sfft_config(n0, n1, w, dk, db, const_phot_ratio, threads)
+        cfg = _sfft_config(n0, n1, w, dk, db, const_phot_ratio, threads, "Cupy" if gpu else "Numpy")
         sl = (slice(y0, y1), slice(x0, x1))
         try:
             if apply_with == "sfft":
                 sol, d_xy, _ = GeneralSFFTSubtract.GSS(
-                    PixA_I=_to_sfft(ref[sl]), PixA_J=_to_sfft(sci[sl]),
-                    PixA_mI=_to_sfft(ref_masked[sl]), PixA_mJ=_to_sfft(sci_masked[sl]),
+                    PixA_I=_to_sfft(to_numpy(ref[sl])), PixA_J=_to_sfft(to_numpy(sci[sl])),
+                    PixA_mI=_to_sfft(to_numpy(ref_masked[sl])), PixA_mJ=_to_sfft(to_numpy(sci_masked[sl])),
                     SFFTConfig=cfg, BACKEND_4SUBTRACT="Numpy",
                     NUM_CPU_THREADS_4SUBTRACT=int(threads), VERBOSE_LEVEL=0,
                 )
-            else:  # sfft's solve pass only; the subtraction is applied below
+            elif gpu:  # sfft's pure-CuPy solve pass: device arrays in, solution on the device
+                sol = _solve_cupy(ref_masked[sl], sci_masked[sl], cfg)
+            else:  # sfft's NumPy solve pass only (device arrays of another namespace: their
+                # two masked tiles go to the host); the subtraction is applied below
                 with _in_place_fft2(int(threads)):
                     sol, _ = ElementalSFFTSubtract.ESS(
-                        PixA_I=_to_sfft(ref_masked[sl]), PixA_J=_to_sfft(sci_masked[sl]),
+                        PixA_I=_to_sfft(to_numpy(ref_masked[sl])), PixA_J=_to_sfft(to_numpy(sci_masked[sl])),
                         SFFTConfig=cfg, SFFTSolution=None, Subtract=False,
                         BACKEND_4SUBTRACT="Numpy", NUM_CPU_THREADS_4SUBTRACT=int(threads),
                         VERBOSE_LEVEL=0,
                     )
         except np.linalg.LinAlgError as exc:
             raise DataError("subtract", f"singular SFFT system in tile {box}: {exc}") from exc
-        sol = np.asarray(sol, dtype=np.float64)
+        sol = np.asarray(to_numpy(sol), dtype=np.float64)
         if not np.all(np.isfinite(sol)):
             raise DataError("subtract", f"non-finite SFFT solution in tile {box}")
         if apply_with == "sfft":
             d = _from_sfft(d_xy)
         else:
             d = apply_sfft_solution(ref[sl], sci[sl], sol, w, dk, db, workers=threads)
-        if not np.all(np.isfinite(d)):
+        if not bool(xp.all(xp.isfinite(d))):
             raise DataError("subtract", f"non-finite difference in tile {box}")
         cy0, cy1, cx0, cx1 = core
         diff[cy0:cy1, cx0:cx1] = d[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]

@@ -110,7 +110,7 @@ def ndimage_namespace(xp: ModuleType) -> ModuleType:
     return snd
 
 
-def select_backend(name: str) -> ModuleType:
+def select_backend(name: str, log=None) -> ModuleType:
     """The array namespace for the config key ``backend``.
 
     Parameters
@@ -118,6 +118,8 @@ def select_backend(name: str) -> ModuleType:
     name : {"cpu", "gpu", "auto"}
         ``cpu``: numpy.  ``gpu``: cupy, and a usable CUDA device is required.  ``auto``:
         cupy when it imports and sees a device, numpy otherwise.
+    log : logging.Logger, optional
+        Told which namespace was chosen, and why ``auto`` fell back to NumPy.
 
     Returns
     -------
@@ -133,6 +135,8 @@ def select_backend(name: str) -> ModuleType:
         An unknown backend name.
     """
     if name == "cpu":
+        if log is not None:
+            log.info("backend cpu: NumPy")
         return np
     if name not in ("gpu", "auto"):
         raise ValueError(f"unknown backend '{name}'; use cpu, gpu or auto")
@@ -141,6 +145,9 @@ def select_backend(name: str) -> ModuleType:
 
         if cupy.cuda.runtime.getDeviceCount() < 1:
             raise RuntimeError("no CUDA device")
+        if log is not None:
+            log.info("backend %s: CuPy %s on %s", name, cupy.__version__,
+                     cupy.cuda.runtime.getDeviceProperties(0)["name"].decode())
         return cupy
     except Exception as exc:
         if name == "gpu":
@@ -148,6 +155,8 @@ def select_backend(name: str) -> ModuleType:
                 f"backend 'gpu' needs CuPy and a CUDA device ({type(exc).__name__}: {exc}); "
                 "install cupy-cuda12x (pip install '.[gpu]') or set backend: cpu"
             ) from None
+        if log is not None:
+            log.info("backend auto: no usable GPU (%s: %s), NumPy", type(exc).__name__, exc)
         return np
 
 

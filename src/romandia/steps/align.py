@@ -9,10 +9,11 @@ import numpy as np
 
 from .. import checks, products, resample
 from ..io import header_wcs, sky_to_pixel
+from ..xp import asarray, nvtx_range
 
 
 def align_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarray], radec: tuple[float, float], *,
-                   kernel: str, sci_key: str, tmpl_key: str,
+                   kernel: str, sci_key: str, tmpl_key: str, xp=None,
                    log: logging.Logger | None = None) -> dict:
     """Resample a template (image, variance, detection mask) onto the science grid.
 
@@ -33,6 +34,9 @@ def align_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarra
         Interpolant (config ``resample_kernel``).
     sci_key, tmpl_key : str
         Image keys, for messages.
+    xp : module, optional
+        Array namespace (:func:`romandia.xp.select_backend`); the template's arrays and the
+        pixel map are moved to it once and the aligned arrays stay there.  Default NumPy.
 
     Returns
     -------
@@ -50,9 +54,12 @@ def align_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarra
     tmpl_data, tmpl_hdr = tmpl["SKYSUB"]
     w_sci, w_tmpl = header_wcs(sci_hdr), header_wcs(tmpl_hdr)
     xs, ys = checks.template_pixel_map(w_sci, sci_data.shape, w_tmpl, tmpl_data.shape, sci_key, tmpl_key)
-    rs = resample.resample_image_set(tmpl_data, xs, ys, var=tmpl["VAR"][0], mask=tmpl["DETMASK"][0],
-                                     kernel=kernel)
-    psf_t = tmpl_psf()
+    xp = xp or np
+    with nvtx_range("resample"):
+        rs = resample.resample_image_set(asarray(tmpl_data, xp), asarray(xs, xp), asarray(ys, xp),
+                                         var=asarray(tmpl["VAR"][0], xp), mask=asarray(tmpl["DETMASK"][0], xp),
+                                         kernel=kernel)
+    psf_t = asarray(tmpl_psf(), xp)
     ra, dec = radec
     xs0, ys0 = sky_to_pixel(w_sci, ra, dec)
     xt0, yt0 = sky_to_pixel(w_tmpl, ra, dec)
@@ -64,7 +71,7 @@ def align_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarra
     hdr[products.KEY_TZPTMAG] = (float(tmpl_hdr["ZPTMAG"]), "template ZPTMAG (calibrated flux ratio)")
     if log is not None:
         log.info("template %s resampled onto %s (%.1f%% blank), PSF rotated at (%.2f, %.2f)",
-                 tmpl_key, sci_data.shape, 100 * np.mean(rs["blank"]), xs0, ys0)
+                 tmpl_key, sci_data.shape, 100 * float(xp.mean(rs["blank"])), xs0, ys0)
     return {
         "TMPL": (rs["image"], hdr),
         "TMPLVAR": (rs["var"], hdr),

@@ -16,6 +16,7 @@ import numpy as np
 from .. import products
 from .. import subtract as sub
 from ..io import header_wcs, sky_to_pixel
+from ..xp import asarray, get_namespace, to_numpy
 from .align import align_template
 
 
@@ -41,7 +42,7 @@ def fit_masks(detmask: np.ndarray, header, exclude_radec: Iterable, radius: floa
     w = header_wcs(header)
     xy = [sky_to_pixel(w, ra, dec) for ra, dec in exclude_radec]
     mask = sub.exclude_from_fit(detmask, xy, radius)
-    exclude = ~sub.exclude_from_fit(np.ones(mask.shape, bool), xy, radius)
+    exclude = ~sub.exclude_from_fit(get_namespace(detmask).ones(mask.shape, bool), xy, radius)
     return mask, exclude, len(xy)
 
 
@@ -113,7 +114,7 @@ def subtract_template(sci: Mapping, aligned: Mapping, sci_psf: np.ndarray, *, ex
         log.info("flux scale %.5f, kernel order %d on %d fit pixels%s", out["flux_scale"],
                  out["kernel_poly_order"], out["n_fit_pixels"],
                  " (compact sources added)" if out["fit_compact_sources"] else "")
-    return {
+    return {  # arrays in the namespace of the inputs (difference_template brings them to the host)
         "DIFF": (out["diff"], hdr),
         "VAR": (out["var"], hdr),
         "PSF": (out["psf"], None),
@@ -131,7 +132,7 @@ def subtract_template(sci: Mapping, aligned: Mapping, sci_psf: np.ndarray, *, ex
 
 def difference_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarray], sci_psf: np.ndarray,
                         radec: tuple[float, float], *, kernel: str, exclude_radec: Iterable, sfft: Mapping,
-                        sci_key: str, tmpl_key: str, threads: int = 1,
+                        sci_key: str, tmpl_key: str, threads: int = 1, xp=None,
                         log: logging.Logger | None = None) -> dict:
     """Stages ``align`` then ``subtract`` of one template: the difference member.
 
@@ -152,11 +153,15 @@ def difference_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.n
         See :func:`romandia.steps.align.align_template`.
     exclude_radec, sfft, threads
         See :func:`subtract_template`.
+    xp : module, optional
+        Array namespace of the computation (:func:`romandia.xp.select_backend`); ``sci``'s
+        arrays should already be in it (moved once per job, :func:`to_namespace`), the
+        template's are moved here.  Default NumPy.
 
     Returns
     -------
     dict
-        The difference member (:func:`subtract_template`).
+        The difference member (:func:`subtract_template`), on the host (NumPy).
 
     Raises
     ------
@@ -164,6 +169,12 @@ def difference_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.n
         ``align`` or ``subtract``.
     """
     aligned = align_template(sci, tmpl, tmpl_psf, radec, kernel=kernel, sci_key=sci_key, tmpl_key=tmpl_key,
-                             log=log)
-    return subtract_template(sci, products.as_stored(aligned), sci_psf, exclude_radec=exclude_radec,
-                             sfft=sfft, threads=threads, log=log)
+                             xp=xp, log=log)
+    member = subtract_template(sci, products.as_stored(aligned), asarray(sci_psf, xp or np),
+                               exclude_radec=exclude_radec, sfft=sfft, threads=threads, log=log)
+    return {k: (None if d is None else to_numpy(d), h) for k, (d, h) in member.items()}
+
+
+def to_namespace(hdus: Mapping, xp) -> dict:
+    """``{name: (data, header)}`` with the arrays moved to namespace ``xp`` (once per job)."""
+    return {k: (asarray(d, xp), h) for k, (d, h) in hdus.items()}
