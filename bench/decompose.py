@@ -119,10 +119,10 @@ def main():
             r = subtract.difference_pair(sres.skysub, svar, mask, ps, sres.sky_rms, rs["image"],
                                          rs["var"], rs["mask"], rs["blank"], pt_rot, tres.sky_rms,
                                          params=p, fit_exclude=fex)
-            sol = r["solution"]
+            sol = r.solution
             w, dk, db = sol["kernel_half_width"], sol["kernel_poly_order"], sol["bg_poly_order"]
-            kd = r["match_kernel"]
-            f_k = float(kd.sum()) / r["fitted_flux_scale"]
+            kd = r.match_kernel
+            f_k = float(kd.sum()) / r.fitted_flux_scale
 
             def linear(sci_img, tmpl_img, sol=sol, w=w, dk=dk, db=db, kd=kd, f_k=f_k, ps=ps,
                        pt_rot=pt_rot, sres=sres, tres=tres):
@@ -138,22 +138,22 @@ def main():
                 return apply_filter(d, phi, fshape)
 
             d_noise = linear(s_noise, rs_noise)
-            psf_eff = kernel_convolve(kernel_convolve(ps_at, pt_rot / pt_rot.sum()), r["decorr_kernel"])
+            psf_eff = kernel_convolve(kernel_convolve(ps_at, pt_rot / pt_rot.sum()), r.decorr_kernel)
             b, pnt, sca = s[0].split("/")[-1].replace(".fits.gz", "").split("_")[-3:]
             cat = ou2024.read_truth_catalog(f"{n_root}/truth/{ou2024.truth_relpath(b, int(pnt), int(sca))}")
             f_true = float(cat[cat.object_id == o["oid"]].flux.iloc[0])
-            m = fit(r["diff"], r["var"], psf_eff, x, y)
-            n = fit(d_noise, r["var"], psf_eff, x, y)
+            m = fit(r.diff, r.var, psf_eff, x, y)
+            n = fit(d_noise, r.var, psf_eff, x, y)
             row = {"oid": o["oid"], "science": s[0], "f_true": f_true, "flux": m["flux"],
                    "flux_err": m["flux_err"], "noise": n["flux"],
-                   "systematic": m["flux"] - n["flux"] - f_true, "flux_scale": r["flux_scale"],
-                   "fitted_flux_scale": r["fitted_flux_scale"]}
+                   "systematic": m["flux"] - n["flux"] - f_true, "flux_scale": r.flux_scale,
+                   "fitted_flux_scale": r.fitted_flux_scale}
             rows.append(row)
             print("%d %-28s true %9.1f meas %9.1f ± %6.1f  noise %7.1f  systematic %7.1f  "  # noqa: UP031
                   "scale %.4f (fitted %.4f)" % (o["oid"], s[0].split("/")[-1][23:-8], f_true,
                                                 m["flux"], m["flux_err"], n["flux"],
-                                                row["systematic"], r["flux_scale"],
-                                                r["fitted_flux_scale"]), flush=True)
+                                                row["systematic"], r.flux_scale,
+                                                r.fitted_flux_scale), flush=True)
     e = np.array([r["flux_err"] for r in rows])
     pull = (np.array([r["flux"] for r in rows]) - np.array([r["f_true"] for r in rows])) / e
     pn = np.array([r["noise"] for r in rows]) / e

@@ -177,10 +177,10 @@ def quality(d, out):
     import numpy as np
     from scipy.ndimage import binary_erosion
 
-    far = binary_erosion(d["sci_m"] < 0.05 * d["sky_s"], iterations=6) & ~out["blank"]
-    z = (out["diff"] / np.sqrt(out["var"]))[far]
-    return {"flux_scale": out["flux_scale"], "z_std": float(np.std(z)),
-            "n_tiles": len(out["solution"]["tiles"])}
+    far = binary_erosion(d["sci_m"] < 0.05 * d["sky_s"], iterations=6) & ~out.blank
+    z = (out.diff / np.sqrt(out.var))[far]
+    return {"flux_scale": out.flux_scale, "z_std": float(np.std(z)),
+            "n_tiles": len(out.solution["tiles"])}
 
 
 def worker(n: int, config: str, threads: int, repeat: int = 2) -> dict:
@@ -209,7 +209,7 @@ def worker(n: int, config: str, threads: int, repeat: int = 2) -> dict:
         "n": n, "config": config, "threads": threads, "repeat": repeat,
         "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", "0")),
         "warmup_s": t_warmup, "total_s": total, "resample_s": t_resample,
-        **{f"{k}_s": v for k, v in out["timings"].items()},
+        **{f"{k}_s": v for k, v in out.timings.items()},
         "rss_data_MB": rss_data / 2**20,
         "rss_before_run_MB": rss_before / 2**20,
         "peak_rss_resample_MB": peak_res / 2**20,

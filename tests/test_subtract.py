@@ -25,6 +25,7 @@ from romandia.resample import (  # noqa: E402
 )
 from romandia.subtract import (  # noqa: E402
     DEFAULT_PARAMS,
+    PairDifference,
     cross_convolve,
     difference_pair,
     match_kernel_at,
@@ -237,30 +238,29 @@ def pair_result():
 
 def test_difference_pair_recovers_flux_scale_and_transient(pair_result):
     d, out = pair_result
-    assert set(out) >= {"diff", "var", "psf", "zptimg", "decorr_kernel", "match_kernel",
-                        "flux_scale", "blank"}
-    assert out["diff"].shape == out["var"].shape == out["zptimg"].shape == (N, N)
-    assert out["psf"].shape == d["psf_s"].shape
-    assert out["match_kernel"].shape == (19, 19)
-    assert out["flux_scale"] == pytest.approx(1.25, rel=0.01)
-    assert out["psf"].sum() == pytest.approx(d["psf_s"].sum(), abs=2e-3)
+    assert isinstance(out, PairDifference)
+    assert out.diff.shape == out.var.shape == out.zptimg.shape == (N, N)
+    assert out.psf.shape == d["psf_s"].shape
+    assert out.match_kernel.shape == (19, 19)
+    assert out.flux_scale == pytest.approx(1.25, rel=0.01)
+    assert out.psf.sum() == pytest.approx(d["psf_s"].sum(), abs=2e-3)
     # forced PSF photometry of the transient (at a pixel centre) on the difference
     x, y, f_true = d["transient"]
-    h = out["psf"].shape[0] // 2
+    h = out.psf.shape[0] // 2
     sl = (slice(int(y) - h, int(y) + h + 1), slice(int(x) - h, int(x) + h + 1))
-    p, v = out["psf"], out["var"][sl]
-    flux = np.sum(p * out["diff"][sl] / v) / np.sum(p * p / v)
+    p, v = out.psf, out.var[sl]
+    flux = np.sum(p * out.diff[sl] / v) / np.sum(p * p / v)
     err = 1.0 / np.sqrt(np.sum(p * p / v))
     assert abs(flux - f_true) < max(4 * err, 0.05 * f_true)
     # the same PSF fits the stars of the decorrelated cross-convolved science image
-    assert out["zptimg"][sl].sum() > 0.9 * f_true
+    assert out.zptimg[sl].sum() > 0.9 * f_true
 
 
 def test_difference_pair_noise_is_predicted(pair_result):
     d, out = pair_result
-    far = binary_erosion(d["sci_m"] < 0.05 * d["sky_s"], iterations=6) & ~out["blank"]
+    far = binary_erosion(d["sci_m"] < 0.05 * d["sky_s"], iterations=6) & ~out.blank
     far[:30], far[-30:], far[:, :30], far[:, -30:] = False, False, False, False
-    z = (out["diff"] / np.sqrt(out["var"]))[far]
+    z = (out.diff / np.sqrt(out.var))[far]
     assert z.size > 10000
     assert np.std(z) == pytest.approx(1.0, abs=0.05)
     assert abs(np.mean(z)) < 0.05
@@ -271,12 +271,12 @@ def test_difference_pair_blank_region_is_nan():
     by the kernels) are NaN in diff and var, the rest is finite."""
     d = make_pair(tmpl_offset=(90, 110))
     out = run_pair(d, {"threads": 1})
-    blank = out["blank"]
+    blank = out.blank
     assert 0.02 < blank.mean() < 0.5
-    assert np.isnan(out["diff"][blank]).all() and np.isnan(out["var"][blank]).all()
-    assert np.isfinite(out["diff"][~blank]).all() and np.isfinite(out["var"][~blank]).all()
-    assert np.isfinite(out["zptimg"]).all()  # the science image itself is complete
-    assert out["flux_scale"] == pytest.approx(1.25, rel=0.01)
+    assert np.isnan(out.diff[blank]).all() and np.isnan(out.var[blank]).all()
+    assert np.isfinite(out.diff[~blank]).all() and np.isfinite(out.var[~blank]).all()
+    assert np.isfinite(out.zptimg).all()  # the science image itself is complete
+    assert out.flux_scale == pytest.approx(1.25, rel=0.01)
 
 
 def test_difference_pair_without_overlap_raises():
@@ -309,14 +309,14 @@ def test_calibrated_flux_scale_removes_host_residual():
     fitted = difference_pair(*args)
     fixed = difference_pair(*args, params={"flux_scale": 1.25})
     wrong = difference_pair(*args, params={"flux_scale": 1.25 * 1.03})
-    assert fixed["flux_scale"] == pytest.approx(1.25, rel=1e-9)
-    assert fixed["match_kernel"].sum() == pytest.approx(1.25, rel=1e-9)
-    assert fixed["fitted_flux_scale"] == pytest.approx(fitted["flux_scale"], rel=1e-12)
-    src = (d["sci_m"] > 20 * d["sky_s"]) & ~fixed["blank"]
+    assert fixed.flux_scale == pytest.approx(1.25, rel=1e-9)
+    assert fixed.match_kernel.sum() == pytest.approx(1.25, rel=1e-9)
+    assert fixed.fitted_flux_scale == pytest.approx(fitted.flux_scale, rel=1e-12)
+    src = (d["sci_m"] > 20 * d["sky_s"]) & ~fixed.blank
     src[:30], src[-30:], src[:, :30], src[:, -30:] = False, False, False, False
     assert src.sum() > 200
-    z_fixed = (fixed["diff"] / np.sqrt(fixed["var"]))[src]
-    z_wrong = (wrong["diff"] / np.sqrt(wrong["var"]))[src]
+    z_fixed = (fixed.diff / np.sqrt(fixed.var))[src]
+    z_wrong = (wrong.diff / np.sqrt(wrong.var))[src]
     # excess variance on the sources: a 3 % ratio error leaves 3 % of each star
     assert np.mean(z_fixed**2) - 1 < 0.5 * (np.mean(z_wrong**2) - 1)
     assert np.sqrt(np.mean(z_fixed**2)) < 1.15

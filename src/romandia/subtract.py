@@ -26,6 +26,7 @@ Threads: see :mod:`romandia.sfft_solve`.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
@@ -66,6 +67,7 @@ __all__ = [
     "match_kernel_at",
     "effective_radius",
     "difference_pair",
+    "PairDifference",
     "exclude_from_fit",
 ]
 
@@ -260,6 +262,83 @@ def _params(params):
     return p
 
 
+@dataclass
+class PairDifference:
+    """What :func:`difference_pair` makes of one science image and one resampled template.
+
+    Arrays are in the namespace of the inputs (NumPy or CuPy), ``[y, x]``.
+
+    Attributes
+    ----------
+    diff
+        Decorrelated difference ``(Ct − K ⊗ Co − B) ⊗ k_φ`` [counts, science flux
+        scale]; NaN on ``blank``.
+    var
+        Its variance [counts²] (:func:`romandia.decorrelate.difference_variance`);
+        NaN on ``blank``.
+    psf
+        Decorrelated common PSF ``(P_S ⊗ P_T′) ⊗ k_φ``, odd size ``psf_size``
+        (default: the science stamp size), not renormalised.
+    zptimg
+        Decorrelated cross-convolved science image ``Ct ⊗ k_φ`` (same PSF and flux
+        scale as ``diff``); NaN where bad science pixels reach.
+    decorr_kernel
+        Real-space decorrelation kernel ``k_φ`` (odd, sum ≈ 1), cropped to hold
+        ``decorr_power_fraction`` of its power; for applying to other stamps.  The
+        outputs here use the exact filter (Fourier, zero-padded frame).
+    match_kernel
+        ``K`` ``[y, x]`` at the frame centre, ``(2w+1)²``.
+    noise_kernels
+        ``(k_sci, k_tmpl)``: the kernels carrying science and resampled-template
+        pixels into ``diff`` (:func:`romandia.decorrelate.effective_kernels`), for
+        exact error propagation of measurements (:mod:`romandia.errorprop`).
+    flux_scale
+        ``ΣK``: science / template flux ratio (``params['flux_scale']`` when given).
+    fitted_flux_scale
+        ``ΣK`` as fitted by SFFT.
+    blank
+        Bool mask of unusable difference pixels: template blank (outside its
+        footprint) or non-finite input pixels, grown by the radii of the kernels that
+        spread them (``P_T′`` for science pixels; ``P_S`` + ``K`` for template pixels;
+        plus ``k_φ``): the radii hold ``blank_radius_fraction`` of ``Σ|P|`` for the
+        PSFs and of ``Σk²`` for ``K`` and ``k_φ`` (whose wings are noise / weak).
+    diff_raw
+        Difference before decorrelation (0 on ``blank``).
+    solution
+        SFFT solution dict (:func:`sfft_solve_subtract`).
+    n_fit_pixels
+        Pixels used in the SFFT fit.
+    kernel_poly_order
+        Polynomial order actually fitted (lowered from ``params['kernel_poly_order']``
+        when the fit pixels cannot constrain it, see ``min_fit_pixels_per_parameter``).
+    kernel_half_width
+        Kernel half-width actually used (lowered likewise, not below
+        ``min_kernel_half_width``).
+    fit_compact_sources
+        Whether compact sources were added to the fit mask.
+    timings
+        Seconds per stage: ``cross_convolve``, ``sfft``, ``decorrelate``, ``variance``.
+    """
+
+    diff: object
+    var: object
+    psf: object
+    zptimg: object
+    decorr_kernel: object
+    match_kernel: np.ndarray
+    noise_kernels: tuple
+    flux_scale: float
+    fitted_flux_scale: float
+    blank: object
+    diff_raw: object
+    solution: dict
+    n_fit_pixels: int
+    kernel_poly_order: int
+    kernel_half_width: int
+    fit_compact_sources: bool
+    timings: dict
+
+
 def difference_pair(
     sci,
     sci_var,
@@ -306,55 +385,8 @@ def difference_pair(
 
     Returns
     -------
-    dict
-        ``diff``
-            Decorrelated difference ``(Ct − K ⊗ Co − B) ⊗ k_φ`` [counts, science flux
-            scale]; NaN on ``blank``.
-        ``var``
-            Its variance [counts²] (:func:`romandia.decorrelate.difference_variance`);
-            NaN on ``blank``.
-        ``psf``
-            Decorrelated common PSF ``(P_S ⊗ P_T′) ⊗ k_φ``, odd size ``psf_size``
-            (default: the science stamp size), not renormalised.
-        ``zptimg``
-            Decorrelated cross-convolved science image ``Ct ⊗ k_φ`` (same PSF and flux
-            scale as ``diff``); NaN where bad science pixels reach.
-        ``decorr_kernel``
-            Real-space decorrelation kernel ``k_φ`` (odd, sum ≈ 1), cropped to hold
-            ``decorr_power_fraction`` of its power; for applying to other stamps.  The
-            outputs here use the exact filter (Fourier, zero-padded frame).
-        ``match_kernel``
-            ``K`` ``[y, x]`` at the frame centre, ``(2w+1)²``.
-        ``noise_kernels``
-            ``(k_sci, k_tmpl)``: the kernels carrying science and resampled-template
-            pixels into ``diff`` (:func:`romandia.decorrelate.effective_kernels`), for
-            exact error propagation of measurements (:mod:`romandia.errorprop`).
-        ``flux_scale``
-            ``ΣK``: science / template flux ratio (``params['flux_scale']`` when given).
-        ``fitted_flux_scale``
-            ``ΣK`` as fitted by SFFT.
-        ``blank``
-            Bool mask of unusable difference pixels: template blank (outside its
-            footprint) or non-finite input pixels, grown by the radii of the kernels that
-            spread them (``P_T′`` for science pixels; ``P_S`` + ``K`` for template pixels;
-            plus ``k_φ``): the radii hold ``blank_radius_fraction`` of ``Σ|P|`` for the
-            PSFs and of ``Σk²`` for ``K`` and ``k_φ`` (whose wings are noise / weak).
-        ``diff_raw``
-            Difference before decorrelation (0 on ``blank``).
-        ``solution``
-            SFFT solution dict (:func:`sfft_solve_subtract`).
-        ``n_fit_pixels``
-            Pixels used in the SFFT fit.
-        ``kernel_poly_order``
-            Polynomial order actually fitted (lowered from ``params['kernel_poly_order']``
-            when the fit pixels cannot constrain it, see ``min_fit_pixels_per_parameter``).
-        ``kernel_half_width``
-            Kernel half-width actually used (lowered likewise, not below
-            ``min_kernel_half_width``).
-        ``fit_compact_sources``
-            Whether compact sources were added to the fit mask.
-        ``timings``
-            Seconds per stage: ``cross_convolve``, ``sfft``, ``decorrelate``, ``variance``.
+    PairDifference
+        The difference, its variance and PSF, the kernels and what the fit used.
 
     Raises
     ------
@@ -370,66 +402,136 @@ def difference_pair(
     :mod:`romandia.decorrelate`).
     """
     p = _params(params)
-    xp = get_namespace(sci, tmpl_rs)
     workers = int(p["threads"])
     t = {}
     t0 = time.perf_counter()
+    a = _inputs(sci, sci_var, sci_detmask, sci_psf, tmpl_rs, tmpl_var_rs, tmpl_detmask_rs, tmpl_blank,
+                tmpl_psf_rot)
+    xp = a.xp
 
+    # 1. cross-convolution
+    with nvtx_range("cross_convolve"):
+        ct, co, psf_common = cross_convolve(a.sci0, a.tmpl0, a.psf_s, a.psf_t, xp=xp, workers=workers)
+    t["cross_convolve"] = time.perf_counter() - t0
+
+    # 2. fit mask and SFFT
+    t1 = time.perf_counter()
+    fit = _fit_mask(a, ct, co, sci_detmask, tmpl_detmask_rs, fit_exclude, float(sci_skyrms),
+                    float(tmpl_skyrms), p)
+    mct = xp.where(fit.mask, ct, 0.0)
+    mco = xp.where(fit.mask, co, 0.0)
+    with nvtx_range("sfft_solve"):
+        diff_raw, solution, kern = _solve(co, ct, mco, mct, fit.w, fit.order, p, workers)
+    diff_raw = asarray(diff_raw, xp)
+    fitted_scale = float(kern.sum())
+    if p["flux_scale"] is not None:
+        diff_raw, kern = _impose_flux_scale(ct, diff_raw, kern, solution, fit.mask, float(p["flux_scale"]), xp)
+    t["sfft"] = time.perf_counter() - t1
+
+    # 3. decorrelation
+    t2 = time.perf_counter()
+    dec = _decorrelate(a, ct, psf_common, diff_raw, kern, fit, float(sci_skyrms), float(tmpl_skyrms), p,
+                       workers)
+    t["decorrelate"] = time.perf_counter() - t2
+
+    # 4. variance
+    t3 = time.perf_counter()
+    with nvtx_range("variance"):
+        var = difference_variance(
+            xp.where(a.bad_sci, 0.0, a.sci_var), xp.where(a.bad_tmpl, 0.0, a.tmpl_var), a.psf_s, a.psf_t,
+            dec.phi, dec.grid, match_kernel=dec.kd, xp=xp, workers=workers,
+        )
+    var = xp.where(dec.blank, xp.nan, var)
+    t["variance"] = time.perf_counter() - t3
+
+    return PairDifference(
+        diff=dec.diff, var=var, psf=dec.psf, zptimg=dec.zptimg, decorr_kernel=dec.k_phi, match_kernel=kern,
+        noise_kernels=(to_numpy(dec.k_sci), to_numpy(dec.k_tmpl)), flux_scale=float(kern.sum()),
+        fitted_flux_scale=fitted_scale, blank=dec.blank, diff_raw=dec.diff_raw, solution=solution,
+        n_fit_pixels=fit.n_fit, kernel_poly_order=fit.order, kernel_half_width=fit.w,
+        fit_compact_sources=fit.used_compact, timings=t,
+    )
+
+
+@dataclass
+class _Inputs:
+    """The pair on one namespace: float64 arrays, their bad pixels, and copies with them zeroed."""
+
+    xp: object
+    sci: object
+    sci_var: object
+    tmpl: object
+    tmpl_var: object
+    psf_s: object
+    psf_t: object
+    bad_sci: object
+    bad_tmpl: object
+    sci0: object
+    tmpl0: object
+
+
+def _inputs(sci, sci_var, sci_detmask, sci_psf, tmpl_rs, tmpl_var_rs, tmpl_detmask_rs, tmpl_blank,
+            tmpl_psf_rot) -> _Inputs:
+    """Check shapes, move everything to the science image's namespace, mark bad pixels."""
+    xp = get_namespace(sci, tmpl_rs)
     sci = xp.asarray(sci, dtype=xp.float64)
     shape = sci.shape
     arrays = {
         "sci_var": sci_var, "sci_detmask": sci_detmask, "tmpl_rs": tmpl_rs,
         "tmpl_var_rs": tmpl_var_rs, "tmpl_detmask_rs": tmpl_detmask_rs, "tmpl_blank": tmpl_blank,
     }
-    for name, a in arrays.items():
-        if a.shape != shape:
-            raise ValueError(f"{name} shape {a.shape} differs from sci {shape}")
+    for name, arr in arrays.items():
+        if arr.shape != shape:
+            raise ValueError(f"{name} shape {arr.shape} differs from sci {shape}")
     sci_var = xp.asarray(sci_var, dtype=xp.float64)
     tmpl = xp.asarray(tmpl_rs, dtype=xp.float64)
     tmpl_var = xp.asarray(tmpl_var_rs, dtype=xp.float64)
-    psf_s = xp.asarray(sci_psf, dtype=xp.float64)
-    psf_t = xp.asarray(tmpl_psf_rot, dtype=xp.float64)
-
     bad_sci = ~(xp.isfinite(sci) & xp.isfinite(sci_var))
     bad_tmpl = xp.asarray(tmpl_blank).astype(bool) | ~(xp.isfinite(tmpl) & xp.isfinite(tmpl_var))
-    sci0 = xp.where(bad_sci, 0.0, sci)
-    tmpl0 = xp.where(bad_tmpl, 0.0, tmpl)
+    return _Inputs(xp=xp, sci=sci, sci_var=sci_var, tmpl=tmpl, tmpl_var=tmpl_var,
+                   psf_s=xp.asarray(sci_psf, dtype=xp.float64), psf_t=xp.asarray(tmpl_psf_rot, dtype=xp.float64),
+                   bad_sci=bad_sci, bad_tmpl=bad_tmpl, sci0=xp.where(bad_sci, 0.0, sci),
+                   tmpl0=xp.where(bad_tmpl, 0.0, tmpl))
 
-    # 1. cross-convolution
-    with nvtx_range("cross_convolve"):
-        ct, co, psf_common = cross_convolve(sci0, tmpl0, psf_s, psf_t, xp=xp, workers=workers)
-    t["cross_convolve"] = time.perf_counter() - t0
 
-    # 2. fit mask and SFFT
-    t1 = time.perf_counter()
+@dataclass
+class _Fit:
+    """The SFFT fit mask and the kernel it can constrain."""
+
+    mask: object
+    n_fit: int
+    used_compact: bool
+    order: int
+    w: int
+    bad_ct: object  # bad science pixels grown by P_T′ (where Ct is unusable)
+    r_s: float
+    r_t: float
+
+
+def _fit_mask(a: _Inputs, ct, co, sci_detmask, tmpl_detmask_rs, fit_exclude, sig_s: float, sig_t: float,
+              p: dict) -> _Fit:
+    """Pixels detected in both images, minus bad, saturated and excluded ones (grown by the
+    kernels that spread them), plus compact sources when needed; the order and half-width
+    the fit pixels support (docs/validation.md, fixes 2 and 4)."""
+    xp = a.xp
     frac = float(p["blank_radius_fraction"])
-    r_t = effective_radius(psf_t, frac)
-    r_s = effective_radius(psf_s, frac)
+    r_t, r_s = effective_radius(a.psf_t, frac), effective_radius(a.psf_s, frac)
     w = int(p["kernel_half_width"])
-    bad_ct = dilate(bad_sci, r_t, xp)
-    fit_bad = bad_ct | dilate(bad_tmpl, r_s + w, xp)
-    # saturated cores are clipped (non-linear): keep them, spread by P_T′ and the kernel,
-    # out of the fit
-    sat = p["saturation"]
-    if sat is not None:
-        satm = (sci0 >= float(sat)) | (tmpl0 >= float(sat))
+    bad_ct = dilate(a.bad_sci, r_t, xp)
+    fit_bad = bad_ct | dilate(a.bad_tmpl, r_s + w, xp)
+    # saturated cores are clipped (non-linear): keep them, spread by P_T′ and the kernel, out of the fit
+    if p["saturation"] is not None:
+        satm = (a.sci0 >= float(p["saturation"])) | (a.tmpl0 >= float(p["saturation"]))
         fit_bad = fit_bad | dilate(satm, max(r_t, r_s) + w, xp)
     if fit_exclude is not None:
         fit_bad = fit_bad | xp.asarray(fit_exclude).astype(bool)
-    fit = (
-        (xp.asarray(sci_detmask, dtype=xp.float64) > 0.5)
-        & (xp.asarray(tmpl_detmask_rs, dtype=xp.float64) > float(p["detmask_threshold"]))
-        & ~fit_bad
-    )
+    fit = ((xp.asarray(sci_detmask, dtype=xp.float64) > 0.5)
+           & (xp.asarray(tmpl_detmask_rs, dtype=xp.float64) > float(p["detmask_threshold"])) & ~fit_bad)
     n_fit = int(xp.count_nonzero(fit))
-    db = int(p["bg_poly_order"])
-    ppp = float(p["min_fit_pixels_per_parameter"])
-    compact = p["fit_compact_sources"]
-    n_need0 = ppp * kernel_parameter_count(w, 0, db)
+    db, ppp, compact = int(p["bg_poly_order"]), float(p["min_fit_pixels_per_parameter"]), p["fit_compact_sources"]
     used_compact = False
-    if compact is True or (compact == "auto" and n_fit < n_need0):
-        extra = compact_source_mask(ct, co, psf_s, psf_t, sci_skyrms, tmpl_skyrms,
-                                     float(p["compact_detect_sigma"]), xp)
+    if compact is True or (compact == "auto" and n_fit < ppp * kernel_parameter_count(w, 0, db)):
+        extra = compact_source_mask(ct, co, a.psf_s, a.psf_t, sig_s, sig_t, float(p["compact_detect_sigma"]), xp)
         fit = fit | (extra & ~fit_bad)
         n_fit = int(xp.count_nonzero(fit))
         used_compact = True
@@ -439,79 +541,51 @@ def difference_pair(
     w_min = min(w, int(p["min_kernel_half_width"]))
     while w > w_min and n_fit < ppp * kernel_parameter_count(w, 0, db):
         w -= 1
-    mct = xp.where(fit, ct, 0.0)
-    mco = xp.where(fit, co, 0.0)
-    with nvtx_range("sfft_solve"):
-        diff_raw, solution, kern = _solve(co, ct, mco, mct, w, order, p, workers)
-    diff_raw = asarray(diff_raw, xp)
-    fitted_scale = float(kern.sum())
-    if p["flux_scale"] is not None:
-        diff_raw, kern = _impose_flux_scale(ct, diff_raw, kern, solution, fit, float(p["flux_scale"]),
-                                            xp)
-    kern_x = asarray(kern, xp)
-    t["sfft"] = time.perf_counter() - t1
+    return _Fit(mask=fit, n_fit=n_fit, used_compact=used_compact, order=order, w=w, bad_ct=bad_ct, r_s=r_s, r_t=r_t)
 
-    # 3. decorrelation: exact filter on a small grid for stamps, on the padded frame for images
-    t2 = time.perf_counter()
-    kd = kern_x if p["use_match_kernel"] else None
-    sig_s, sig_t, floor = float(sci_skyrms), float(tmpl_skyrms), float(p["decorr_floor"])
-    grid = decorrelation_grid(psf_s, psf_t, kd)
-    phi = decorrelation_filter(grid, psf_s, psf_t, sig_s, sig_t, match_kernel=kd, floor=floor,
-                               xp=xp)
-    psf_size = p["psf_size"] or psf_s.shape
-    psf_dec, k_phi = decorrelate_kernel(
-        psf_common, phi, grid, power_fraction=float(p["decorr_power_fraction"]),
-        out_size=psf_size, xp=xp,
-    )
+
+@dataclass
+class _Decorrelated:
+    diff: object
+    zptimg: object
+    psf: object
+    k_phi: object
+    k_sci: object
+    k_tmpl: object
+    blank: object
+    diff_raw: object
+    phi: object
+    grid: tuple
+    kd: object
+
+
+def _decorrelate(a: _Inputs, ct, psf_common, diff_raw, kern, fit: _Fit, sig_s: float, sig_t: float, p: dict,
+                 workers: int) -> _Decorrelated:
+    """The decorrelation filter (exact, on a small grid for stamps and on the padded frame for
+    images) applied to the difference and to Ct, and the blank mask it spreads."""
+    xp = a.xp
+    frac, floor = float(p["blank_radius_fraction"]), float(p["decorr_floor"])
+    kd = asarray(kern, xp) if p["use_match_kernel"] else None
+    grid = decorrelation_grid(a.psf_s, a.psf_t, kd)
+    phi = decorrelation_filter(grid, a.psf_s, a.psf_t, sig_s, sig_t, match_kernel=kd, floor=floor, xp=xp)
+    psf_dec, k_phi = decorrelate_kernel(psf_common, phi, grid, power_fraction=float(p["decorr_power_fraction"]),
+                                        out_size=p["psf_size"] or a.psf_s.shape, xp=xp)
     pad = grid[0] // 2  # >= support half-width of k_phi: no wrap-around
-    fshape = tuple(scipy.fft.next_fast_len(n + pad, real=True) for n in shape)
-    phi_frame = decorrelation_filter(fshape, psf_s, psf_t, sig_s, sig_t, match_kernel=kd,
-                                     floor=floor, xp=xp)
+    fshape = tuple(scipy.fft.next_fast_len(n + pad, real=True) for n in a.sci.shape)
+    phi_frame = decorrelation_filter(fshape, a.psf_s, a.psf_t, sig_s, sig_t, match_kernel=kd, floor=floor, xp=xp)
     r_k = effective_radius(kern, frac, weight="power")
     # Growth of bad pixels into the decorrelated difference (docs/validation.md, fix 3): by
     # the radius of the kernels that actually carry each input into it, k_sci = P_T′ ⊗ k_φ
     # and k_tmpl = K ⊗ P_S ⊗ k_φ (holding ``frac`` of Σ|k|).  Adding the radii of P and of
     # k_φ separately over-grew it: k_φ alone boosts the high frequencies where the PSFs have
     # no power, and its power radius (up to 130 px) NaN-ed whole 256² cutouts.
-    k_sci_eff, k_tmpl_eff = effective_kernels(psf_s, psf_t, phi, grid, kd, xp=xp)
-    r_sci = effective_radius(k_sci_eff, frac)
-    r_tmpl = effective_radius(k_tmpl_eff, frac)
-    blank = dilate(bad_sci, r_sci, xp) | dilate(bad_tmpl, r_tmpl, xp)
-    blank_raw = bad_ct | dilate(bad_tmpl, r_s + r_k, xp)
-    diff_raw = xp.where(blank_raw, 0.0, diff_raw)
+    k_sci, k_tmpl = effective_kernels(a.psf_s, a.psf_t, phi, grid, kd, xp=xp)
+    r_sci, r_tmpl = effective_radius(k_sci, frac), effective_radius(k_tmpl, frac)
+    blank = dilate(a.bad_sci, r_sci, xp) | dilate(a.bad_tmpl, r_tmpl, xp)
+    diff_raw = xp.where(fit.bad_ct | dilate(a.bad_tmpl, fit.r_s + r_k, xp), 0.0, diff_raw)
     with nvtx_range("decorrelate"):
         diff = apply_filter(diff_raw, phi_frame, fshape, xp=xp, workers=workers)
         zpt = apply_filter(ct, phi_frame, fshape, xp=xp, workers=workers)
-    zpt = xp.where(dilate(bad_sci, r_sci, xp), xp.nan, zpt)
-    t["decorrelate"] = time.perf_counter() - t2
-
-    # 4. variance
-    t3 = time.perf_counter()
-    with nvtx_range("variance"):
-        var = difference_variance(
-            xp.where(bad_sci, 0.0, sci_var), xp.where(bad_tmpl, 0.0, tmpl_var), psf_s, psf_t,
-            phi, grid, match_kernel=kd, xp=xp, workers=workers,
-        )
-    diff = xp.where(blank, xp.nan, diff)
-    var = xp.where(blank, xp.nan, var)
-    t["variance"] = time.perf_counter() - t3
-
-    return {
-        "diff": diff,
-        "var": var,
-        "psf": psf_dec,
-        "zptimg": zpt,
-        "decorr_kernel": k_phi,
-        "match_kernel": kern,
-        "noise_kernels": (to_numpy(k_sci_eff), to_numpy(k_tmpl_eff)),
-        "flux_scale": float(kern.sum()),
-        "fitted_flux_scale": fitted_scale,
-        "blank": blank,
-        "diff_raw": diff_raw,
-        "solution": solution,
-        "n_fit_pixels": n_fit,
-        "kernel_poly_order": order,
-        "kernel_half_width": w,
-        "fit_compact_sources": used_compact,
-        "timings": t,
-    }
+    zpt = xp.where(dilate(a.bad_sci, r_sci, xp), xp.nan, zpt)
+    return _Decorrelated(diff=xp.where(blank, xp.nan, diff), zptimg=zpt, psf=psf_dec, k_phi=k_phi, k_sci=k_sci,
+                         k_tmpl=k_tmpl, blank=blank, diff_raw=diff_raw, phi=phi, grid=grid, kd=kd)

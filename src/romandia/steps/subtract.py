@@ -104,26 +104,26 @@ def subtract_template(sci: Mapping, aligned: Mapping, sci_psf: np.ndarray, *, ex
         fit_exclude=exclude,
     )
     hdr = hdr.copy()
-    hdr[products.KEY_FLUXSCL] = (float(out["flux_scale"]), "kernel sum (template -> science flux ratio)")
-    hdr[products.KEY_FLUXSCLF] = (float(out["fitted_flux_scale"]), "kernel sum as fitted by SFFT")
-    for k, v in ((products.KEY_KERHW, out["kernel_half_width"]), (products.KEY_KERORDER, out["kernel_poly_order"]),
-                 (products.KEY_NFITPIX, out["n_fit_pixels"]), (products.KEY_FITCOMP, bool(out["fit_compact_sources"])),
+    hdr[products.KEY_FLUXSCL] = (float(out.flux_scale), "kernel sum (template -> science flux ratio)")
+    hdr[products.KEY_FLUXSCLF] = (float(out.fitted_flux_scale), "kernel sum as fitted by SFFT")
+    for k, v in ((products.KEY_KERHW, out.kernel_half_width), (products.KEY_KERORDER, out.kernel_poly_order),
+                 (products.KEY_NFITPIX, out.n_fit_pixels), (products.KEY_FITCOMP, bool(out.fit_compact_sources)),
                  (products.KEY_BGORDER, cfg["bg_poly_order"]), (products.KEY_CPHOTR, cfg["const_phot_ratio"])):
         hdr[k] = v
     if log is not None:
-        log.info("flux scale %.5f, kernel order %d on %d fit pixels%s", out["flux_scale"],
-                 out["kernel_poly_order"], out["n_fit_pixels"],
-                 " (compact sources added)" if out["fit_compact_sources"] else "")
+        log.info("flux scale %.5f, kernel order %d on %d fit pixels%s", out.flux_scale,
+                 out.kernel_poly_order, out.n_fit_pixels,
+                 " (compact sources added)" if out.fit_compact_sources else "")
     return {  # arrays in the namespace of the inputs (difference_template brings them to the host)
-        "DIFF": (out["diff"], hdr),
-        "VAR": (out["var"], hdr),
-        "PSF": (out["psf"], None),
-        "ZPTIMG": (out["zptimg"], hdr),
-        "DECORR": (out["decorr_kernel"], None),
-        "MATCH": (out["match_kernel"], None),
+        "DIFF": (out.diff, hdr),
+        "VAR": (out.var, hdr),
+        "PSF": (out.psf, None),
+        "ZPTIMG": (out.zptimg, hdr),
+        "DECORR": (out.decorr_kernel, None),
+        "MATCH": (out.match_kernel, None),
         # science / resampled-template pixels -> difference (romandia.errorprop)
-        "KSCI": (out["noise_kernels"][0], None),
-        "KTMPL": (out["noise_kernels"][1], None),
+        "KSCI": (out.noise_kernels[0], None),
+        "KTMPL": (out.noise_kernels[1], None),
         "TMPL": aligned["TMPL"],
         "PSFT": aligned["PSFT"],
         "TMPLVAR0": aligned["TMPLVAR0"],
