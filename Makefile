@@ -27,8 +27,9 @@ data/demo/manifest.json: $(INSTALLED)
 
 demo: $(INSTALLED) data/demo/manifest.json
 	$(SNAKEMAKE) --cores $(CORES) --configfile config/config.yaml --rerun-incomplete --scheduler greedy
+	$(SNAKEMAKE) --configfile config/config.yaml --report results/report.html
 	@echo
-	@echo "Lightcurves (CSV + parquet) and plots:"
+	@echo "Lightcurves (CSV + parquet), plots, stamps, provenance; the report: results/report.html"
 	@ls -1 results/lc_out_dir/data/*/*
 
 test: $(INSTALLED)
