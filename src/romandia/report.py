@@ -90,7 +90,7 @@ def stamp_grid(df: pd.DataFrame, stamp_paths: Mapping[str, str], path, *, title:
             ax.imshow(stamps[name][0], origin="lower", cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
             if name == "DIFF" and bool(r["success"]):
                 ax.set_xlabel(f"{r['flux']:.0f} ± {r['flux_err']:.0f}", fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / (2.1 * n + 0.4)))  # room for the title
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     with rio.atomic_output(path) as tmp:
