@@ -41,11 +41,6 @@ def _unwrap(x):
     return x
 
 
-def _unwrap_loose(x):
-    """Arguments of namespace functions: device arrays unwrapped; host arrays refused."""
-    return _unwrap(x)
-
-
 def _wrap(x):
     if isinstance(x, np.ndarray):
         return StrictArray(x)
@@ -176,7 +171,7 @@ class _Namespace(types.ModuleType):
             setattr(self, name, sub)
             return sub
         if callable(attr) and not isinstance(attr, type):
-            return lambda *a, **k: _wrap(attr(*_unwrap_loose(a), **_unwrap_loose(k)))
+            return lambda *a, **k: _wrap(attr(*_unwrap(a), **_unwrap(k)))
         return attr  # dtypes, constants (nan, pi, newaxis, float64, ...)
 
 

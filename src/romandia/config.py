@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -69,3 +71,27 @@ def check_output_dirs(config: dict, keys=OUTPUT_DIR_KEYS) -> None:
             problem = f"cannot be created: '{existing}' is not writable"
         if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
             raise InputError(f"config key '{key}': output directory '{value}' {problem}; {fix}")
+
+
+def deep_merge(base: Mapping, over: Mapping | None) -> dict:
+    """``base`` updated by ``over`` recursively (mappings merged key by key, anything else
+    replaced); neither input is modified."""
+    out = copy.deepcopy(dict(base))
+    for k, v in (over or {}).items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def flatten(node: Mapping, prefix: str = "") -> dict:
+    """``{"a.b.c": value}`` of a nested mapping (an empty mapping is a value of its own)."""
+    out = {}
+    for k, v in node.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping) and v:
+            out.update(flatten(v, key))
+        else:
+            out[key] = v
+    return out

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from .config import deep_merge, flatten
 from .errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -168,17 +169,7 @@ def _phrosty_config(path: str | None, notes: list[str]) -> dict:
         raise InputError(f"-c/--config-file {path}: not YAML ({exc})") from None
     if not isinstance(raw, dict):
         raise InputError(f"-c/--config-file {path}: expected a mapping of phrosty config keys")
-    flat: dict = {}
-
-    def walk(node, prefix):
-        for k, v in node.items():
-            key = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, dict) and v:
-                walk(v, key)
-            else:
-                flat[key] = v
-
-    walk(raw, "")
+    flat = flatten(raw)
     cfg: dict = {}
     used = set()
 
@@ -312,7 +303,7 @@ def build_config(args: argparse.Namespace, passthrough: list[str] = ()) -> Trans
             raise InputError(f"--romandia-config {args.romandia_config}: cannot read it ({exc.strerror})") from None
         if not isinstance(extra, dict):
             raise InputError(f"--romandia-config {args.romandia_config}: expected a mapping of romandia keys")
-        cfg = _merge(cfg, extra)
+        cfg = deep_merge(cfg, extra)
     if args.nprocs < 1:
         raise InputError(f"-p/--nprocs {args.nprocs}: must be >= 1")
     conflicts = [a for a in passthrough if a.split("=")[0] in ("--cores", "-c", "--jobs", "-j", "--configfile",
@@ -321,13 +312,6 @@ def build_config(args: argparse.Namespace, passthrough: list[str] = ()) -> Trans
         raise InputError(f"Snakemake option(s) {' '.join(conflicts)} after -- conflict with romandia run's own "
                          "(-p/--nprocs, the config it writes, --out); drop them")
     return Translation(config=cfg, notes=notes, snakemake_args=list(passthrough))
-
-
-def _merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def snakemake_command(args: argparse.Namespace, tr: Translation, config_path: Path) -> list[str]:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import io as rio
 from . import products
+from .config import flatten
 
 #: the stamps shown per epoch: HDU in ``stamps/{science}`` -> column title
 SHOWN = {"SCI": "science", "TEMPLATE": "aligned template", "DIFF": "difference"}
@@ -110,16 +111,6 @@ def failed_pairs(lightcurve_csvs: Iterable) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
-def _flatten(node, prefix="") -> dict:
-    out = {}
-    if isinstance(node, Mapping):
-        for k, v in node.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    else:
-        out[prefix] = node
-    return out
-
-
 def run_settings(config: Mapping, *, version: str, code: Mapping) -> pd.DataFrame:
     """``setting``, ``value`` rows: romandia's version and commit, package versions, config keys
     (objects summarised by count)."""
@@ -131,5 +122,5 @@ def run_settings(config: Mapping, *, version: str, code: Mapping) -> pd.DataFram
             continue
     cfg = {k: v for k, v in config.items() if k != "objects"}
     rows.append(("objects", f"{len(config.get('objects', []))} object-band(s)"))
-    rows += [(k, "" if v is None else str(v)) for k, v in _flatten(cfg).items()]
+    rows += [(k, "" if v is None else str(v)) for k, v in flatten(cfg).items()]
     return pd.DataFrame(rows, columns=["setting", "value"])

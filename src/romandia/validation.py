@@ -549,13 +549,6 @@ def make_plots(runs: Mapping[str, pd.DataFrame], out_dir, sims_dir=None, main: s
 # --------------------------------------------------------------------------------------------
 # running the workflow
 # --------------------------------------------------------------------------------------------
-def _deep_merge(a: dict, b: Mapping) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
-    return out
-
-
 #: key of a validation configuration (not of the workflow config): the image format it reads,
 #: ``fits`` (default) or ``asdf`` (the simulator's ``lists_asdf/``)
 INPUT_FORMAT = "_input_format"
@@ -574,6 +567,7 @@ def workflow_config(sims_dir, workdir, overrides: Mapping | None = None, threads
     sims = Path(sims_dir).resolve()
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
+    from romandia.config import deep_merge
     from romandia.constants import LIST_DIRS
 
     overrides = dict(overrides or {})
@@ -589,7 +583,7 @@ def workflow_config(sims_dir, workdir, overrides: Mapping | None = None, threads
                         f"{sims / rel}: no {fmt} image list; simulate with image.formats: [fits, {fmt}] "
                         f"(romandia simulate --format both) into a fresh directory")
             o[role] = str(sims / rel)
-    cfg = _deep_merge({"sims_dir": str(sims), "objects": objects, "threads": int(threads)}, overrides)
+    cfg = deep_merge({"sims_dir": str(sims), "objects": objects, "threads": int(threads)}, overrides)
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

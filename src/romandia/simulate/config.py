@@ -9,7 +9,6 @@ problem raises :class:`~romandia.errors.InputError` naming the key, e.g.
 
 from __future__ import annotations
 
-import copy
 import os
 from importlib import resources
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from romandia.config import deep_merge
 from romandia.constants import BANDS
 from romandia.errors import InputError
 
@@ -253,17 +253,6 @@ def preset_names() -> list[str]:
     """Names of the packaged presets."""
     d = resources.files("romandia.simulate").joinpath("presets")
     return sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".yaml"))
-
-
-def deep_merge(base: dict, over: dict) -> dict:
-    """Return ``base`` updated by ``over`` recursively (mappings merged, other values replaced)."""
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 def load_yaml_mapping(path: str | os.PathLike, what: str) -> dict:

@@ -8,7 +8,6 @@ same seed gives byte-identical outputs.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -19,6 +18,7 @@ import numpy as np
 from astropy.io import fits
 
 from romandia.constants import IMAGELIST_HEADER
+from romandia.provenance import sha256_file  # noqa: F401 - re-exported for the simulator's manifest
 
 #: Structural keywords never copied from galsim's WCS header.
 _STRUCTURAL = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "BZERO", "BSCALE",
@@ -120,14 +120,6 @@ def write_image_list(path, rows: list[tuple[str, int, int, float, str]]) -> None
     for p, pointing, sca, mjd, band in rows:
         lines.append(f"{p} {int(pointing)} {int(sca)} {format_mjd(mjd)} {band}")
     write_text_atomic(path, "\n".join(lines) + "\n")
-
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_json(path, obj) -> None:
