@@ -10,11 +10,14 @@ takes* and the workflow divides the SN's flux by it:
   PSF and flux scale as the difference) and the PSF is the same effective PSF the SN is fitted
   with (science PSF at the star ⊗ template PSF ⊗ decorrelation kernel), fitted with the same
   :func:`romandia.photometry.forced_psf_photometry` settings;
-* the reference flux is either a large-aperture flux corrected to total with the PSF model's
-  own encircled energy (``reference="aperture"``, the default: far out in the wings the
-  correction hardly depends on the model's core, which is where model errors live), or the
-  catalogue flux (``reference="catalog"``, e.g. OU2024's truth catalogue, which also absorbs
-  any zeropoint error).
+* the reference flux is the catalogue's (``reference="catalog"``, the default: OU2024's truth
+  catalogue, where the star positions come from; this also absorbs any zeropoint error, as
+  phrosty's field-star zeropoint did) or a large-aperture flux corrected to total with the PSF
+  model's own encircled energy (``reference="aperture"``, for a catalogue without trustworthy
+  fluxes).  The aperture reference is only as right as the model's wings: a model 5 % too
+  wide or narrow has its encircled energy within 6 px wrong by 0.5 % in H158 and 0.4 % in
+  R062, and by 0.4 % / 0.1 % still at 15 px (``python bench/aperture_reference.py``), which
+  is what the SN keeps after calibration.
 
 ``ratio = fit flux / reference flux`` per star; the image's calibration is their weighted mean
 after 3-sigma clipping, with an error inflated by the Birge ratio sqrt(max(1, chi2_nu)).  The
@@ -161,7 +164,8 @@ def measure_star(image, variance, psf, x, y, *, fit_shape: int, local_bkg, weigh
 
     ``ref_flux`` given (a catalogue flux): it is the reference; else the aperture flux of
     :func:`aperture_total_flux`.  The star is rejected (``ok=False`` with a ``reason``) when a
-    measurement fails or the reference's S/N is below ``min_snr``.
+    measurement fails or the S/N that limits its ratio (the aperture flux's; with a catalogue
+    flux, the PSF fit's) is below ``min_snr``.
     """
     m = StarMeasurement(float(x), float(y))
     res = forced_psf_photometry(image, variance, psf, x, y, fit_shape=fit_shape, local_bkg=local_bkg,
@@ -178,8 +182,11 @@ def measure_star(image, variance, psf, x, y, *, fit_shape: int, local_bkg, weigh
     if not (math.isfinite(m.ref_flux) and m.ref_flux > 0 and math.isfinite(m.ref_err)):
         m.reason = "aperture off the image or not finite"
         return m
-    if m.ref_flux < min_snr * m.ref_err:
-        m.reason = f"reference S/N {m.ref_flux / m.ref_err:.0f} < {min_snr:g}"
+    # the S/N that limits the star's ratio: the aperture flux's, or (a catalogue flux, exact)
+    # the PSF fit's
+    value, err, what = (m.ref_flux, m.ref_err, "reference") if ref_flux is None else (m.fit_flux, m.fit_err, "PSF fit")
+    if value < min_snr * err:
+        m.reason = f"{what} S/N {value / err:.0f} < {min_snr:g}"
         return m
     m.ok = True
     return m
