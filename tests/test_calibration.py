@@ -147,3 +147,61 @@ def test_unmeasured_rows_get_the_lightcurves_pooled_calibration():
     # measured rows and failed rows are left alone
     assert out.loc[0, "flux"] == 90.0 and math.isnan(out.loc[3, "flux"])
     assert out.loc[3, "calib_status"].startswith("unmeasured")
+
+
+def _moffat(alpha, beta, size, dx=0.0, dy=0.0):
+    """Moffat profile sampled at pixel centres, unit total flux (analytic), centre at the
+    stamp's centre + (dx, dy): broad wings, unlike a Gaussian."""
+    h = size // 2
+    yy, xx = np.mgrid[-h:h + 1, -h:h + 1]
+    r2 = (xx - dx) ** 2 + (yy - dy) ** 2
+    return (beta - 1) / (math.pi * alpha**2) * (1 + r2 / alpha**2) ** (-beta)
+
+
+def test_catalog_reference_removes_a_width_error_the_aperture_reference_keeps():
+    """A model 5 % too wide with Moffat wings: the catalogue reference gives the fit's own
+    ratio; the aperture reference is off by the model's encircled-energy error (the term that
+    bench/aperture_reference.py measures for OU2024's PSF)."""
+    alpha, beta, wide, sky = 1.5, 2.0, 1.05, 0.5
+    rng = np.random.default_rng(7)
+    n = 400
+    img = np.zeros((n, n))
+    xs, ys = np.meshgrid(np.arange(40, n - 40, 64.0), np.arange(40, n - 40, 64.0))
+    xs = xs.ravel() + rng.uniform(-0.5, 0.5, xs.size)
+    ys = ys.ravel() + rng.uniform(-0.5, 0.5, ys.size)
+    flux = rng.uniform(2e4, 1e5, xs.size)
+    expected = []
+    for x, y, f in zip(xs, ys, flux, strict=True):
+        ix, iy = int(round(x)), int(round(y))
+        img[iy - 20: iy + 21, ix - 20: ix + 21] += f * _moffat(alpha, beta, 41, x - ix, y - iy)
+        d = _moffat(alpha, beta, 41, x - ix, y - iy)[18:23, 18:23]
+        m = _moffat(alpha * wide, beta, 41, x - ix, y - iy)[18:23, 18:23]
+        expected.append((d * m).sum() / (m * m).sum())
+    img += rng.normal(0.0, sky, img.shape)
+    hdr = _header(n)
+    ra, dec = WCS(hdr).pixel_to_world_values(xs, ys)
+    cat = pd.DataFrame({"ra": ra, "dec": dec, "flux": flux, "obj_type": "star"})
+    getter = lambda x, y: _moffat(alpha * wide, beta, 41, x - round(x), y - round(y))  # noqa: E731
+    pairs = {"T": {"zptimg": img, "var": np.full(img.shape, sky**2), "kernel": np.ones((1, 1))}}
+    ct = C.calibrate_image(img, hdr, cat, pairs, getter, cfg=dict(CFG, reference="catalog"), phot=PHOT)["T"]
+    ap = C.calibrate_image(img, hdr, cat, pairs, getter, cfg=CFG, phot=PHOT)["T"]
+    assert ct.measured and ap.measured and ct.n_stars >= 20
+    assert np.mean(expected) > 1.02  # a too-wide model fits high
+    assert ct.ratio == pytest.approx(np.mean(expected), abs=1e-3)
+    # the aperture reference divides by the model's encircled energy, not the data's
+    ee = {s: C.aperture_total_flux(_moffat(alpha * s, beta, 41), np.ones((41, 41)), _moffat(alpha * s, beta, 41),
+                                   20.0, 20.0, radius=6.0, annulus=(12.0, 17.0))[2] for s in (1.0, wide)}
+    ee_error = ee[wide] / ee[1.0] - 1
+    assert ee_error < -0.005
+    assert ap.ratio / ct.ratio - 1 == pytest.approx(ee_error, abs=1.5e-3)
+
+
+def test_catalog_reference_rejects_stars_by_their_fit_snr():
+    img = np.zeros((101, 101))
+    img[40:61, 40:61] += 300.0 * gaussian_stamp(TRUE_SIGMA, 21)
+    var = np.full(img.shape, 16.0)
+    psf = gaussian_stamp(TRUE_SIGMA, 41)
+    kw = dict(fit_shape=5, local_bkg=None, weights="background", radius=6.0, annulus=(12.0, 17.0))
+    m = C.measure_star(img, var, psf, 50.0, 50.0, ref_flux=300.0, min_snr=50.0, **kw)
+    assert not m.ok and m.reason.startswith("PSF fit S/N")
+    assert C.measure_star(img, var, psf, 50.0, 50.0, ref_flux=300.0, min_snr=5.0, **kw).ok
