@@ -1,20 +1,24 @@
-"""Cross-convolution and the per-pair difference-imaging flow (the SFFT solve itself:
-:mod:`romandia.sfft_solve`; the fit-mask policy: :mod:`romandia.fitmask`).
+"""The per-pair difference-imaging flow: :func:`difference_pair` and its stages.
 
-The per-pair flow (:func:`difference_pair`) follows phrosty / ``SpaceSFFT_Flow``:
+:func:`difference_pair` follows phrosty / ``SpaceSFFT_Flow``:
 
-1. cross-convolve: ``Ct = S ⊗ P_T′``, ``Co = T′ ⊗ P_S`` (both now have the PSF
-   ``P_S ⊗ P_T′``);
+1. cross-convolve (:func:`romandia.subtract.cross_convolve`): ``Ct = S ⊗ P_T′``,
+   ``Co = T′ ⊗ P_S`` (both now have the PSF ``P_S ⊗ P_T′``);
 2. SFFT with REF = ``Co`` (convolved by the matching kernel ``K``) and SCI = ``Ct``:
-   ``DIFF = Ct − K ⊗ Co − B``, ``K`` fitted on pixels detected in both images;
+   ``DIFF = Ct − K ⊗ Co − B``, ``K`` fitted on pixels detected in both images (the fit
+   mask: ``_fit_mask``, policy in :mod:`romandia.fitmask`; the solve:
+   :mod:`romandia.sfft_solve`);
 3. decorrelate ``DIFF``, ``Ct`` and the common PSF with the filter of
-   :mod:`romandia.decorrelate`;
+   :mod:`romandia.decorrelate` (``_decorrelate``);
 4. variance of the decorrelated difference.
+
+The result is a :class:`PairDifference`.
 
 Conventions
 -----------
-* All public arrays are ``[y, x]``, 0-based pixel coordinates.  ``sfft`` works on
-  ``[x, y]`` arrays: :mod:`romandia.sfft_solve` is the only place that transposes.
+* All public arrays are ``[y, x]``, 0-based pixel coordinates, counts (variances in
+  counts²) on the science pixel grid and flux scale.  ``sfft`` works on ``[x, y]`` arrays:
+  :mod:`romandia.sfft_solve` is the only place that transposes.
 * PSFs are odd-sized centred stamps in the science pixel frame; when used as convolution
   kernels they are normalised to sum 1.  ``P_S`` keeps its own sum in the common PSF
   (stamp sum = enclosed fraction, see ``docs/architecture.md``).
@@ -31,8 +35,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from romandia.constants import SATURATION_LEVEL
-from romandia.convolve import check_odd_kernel, fft_convolve, kernel_convolve
 from romandia.decorrelate import (
     apply_filter,
     decorrelate_kernel,
@@ -45,160 +47,16 @@ from romandia.errors import DataError
 from romandia.fitmask import (
     compact_source_mask,
     dilate,
-    exclude_from_fit,
     kernel_parameter_count,
     supported_poly_order,
 )
-from romandia.sfft_solve import (
-    MAX_PIXELS_PER_CALL,
-    apply_sfft_solution,
-    match_kernel_at,
-    plan_tiles,
-    sfft_solve_subtract,
-)
+from romandia.sfft_solve import apply_sfft_solution, sfft_solve_subtract
 from romandia.xp import asarray, get_namespace, nvtx_range, to_numpy
 
-__all__ = [
-    "DEFAULT_PARAMS",
-    "apply_sfft_solution",
-    "cross_convolve",
-    "sfft_solve_subtract",
-    "plan_tiles",
-    "match_kernel_at",
-    "effective_radius",
-    "difference_pair",
-    "PairDifference",
-    "exclude_from_fit",
-]
+from .crossconvolve import cross_convolve, effective_radius
+from .params import _params
 
-#: Parameters of :func:`difference_pair` (keys of its ``params`` dict) and defaults.
-DEFAULT_PARAMS = {
-    # SFFT (phrosty / SpaceSFFT_Flow defaults)
-    "kernel_half_width": 9,  # GKerHW: kernel is (2w+1)^2 = 19x19
-    "kernel_poly_order": 2,  # KerPolyOrder
-    "bg_poly_order": 0,  # BGPolyOrder
-    "const_phot_ratio": True,  # ConstPhotRatio
-    # Template -> science flux ratio.  None: fitted by SFFT (phrosty).  A number: the ratio
-    # known from the images' calibrated zeropoints, 10**(0.4 (zp_S - zp_T)); the fitted
-    # kernel is rescaled to this sum and the background refitted with it.  On cutouts the
-    # fitted ratio scatters by 1-5 % around the calibrated one (noise in a fit over a few
-    # thousand pixels), which leaves (ratio error) x host flux under every SN: 1-4 sigma on
-    # bright hosts (docs/validation.md, fix 6).
-    "flux_scale": None,
-    # fit mask: sci_detmask > 0.5 & tmpl_detmask_rs > detmask_threshold & clean
-    "detmask_threshold": 0.1,
-    "min_fit_pixels": 100,  # fewer fit pixels (per tile) -> DataError
-    # Data sufficiency of the kernel fit (docs/validation.md, fix 2).  The delta-basis kernel
-    # has (2w+1)^2 * (DK+1)(DK+2)/2 free coefficients (2166 for w=9, DK=2); fitted on fewer
-    # pixels than that (a cutout holds a few hundred to a few thousand) it is noise (sum|K|
-    # up to 3000 measured) and the difference is garbage.  The polynomial order is lowered
-    # until there are >= this many fit pixels per coefficient (full SCAs keep DK=2).
-    "min_fit_pixels_per_parameter": 10.0,
-    # ... and if even DK=0 is under-determined, the kernel half-width is lowered (not below
-    # this): after cross-convolution both images share one PSF, so the kernel only absorbs
-    # small PSF-model and resampling differences, which live within a few pixels.
-    "min_kernel_half_width": 3,
-    # When the extended-source mask is too small even for DK=0, add compact sources
-    # (stars) detected in both cross-convolved images ('auto'); True: always; False: never.
-    "fit_compact_sources": "auto",
-    "compact_detect_sigma": 3.0,  # detection threshold [sigma] of that compact-source mask
-    # pixels at or above this (sky-subtracted counts) are saturated: kept out of the fit
-    "saturation": SATURATION_LEVEL,
-    # memory / tiling of the SFFT call
-    # a 1024² pair in 2 tiles: 954 MB peak subtract job at kernel order 2 (docs/benchmarks.md)
-    "max_pixels_per_call": MAX_PIXELS_PER_CALL,
-    "tile": None,  # (n_tiles_y, n_tiles_x) to force a tiling; None = automatic
-    "tile_margin": None,  # px; None = max(32, 2 * (2w + 1))
-    "threads": 1,  # pyFFTW / scipy.fft threads
-    # decorrelation
-    "use_match_kernel": True,  # include K in the filter and variance (phrosty: False)
-    "decorr_power_fraction": 0.999,  # crop of the real-space decorrelation kernel
-    "decorr_floor": 1e-10,  # floor of the noise power, relative to k=0
-    # outputs
-    "psf_size": None,  # odd size of the output PSF; None = science PSF stamp size
-    "blank_radius_fraction": 0.995,  # kernel radii used to grow the blank mask
-}
-
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def effective_radius(kernel, fraction: float = 0.995, weight: str = "abs") -> float:
-    """Radius [px] of the centred disc holding ``fraction`` of a kernel's weight.
-
-    Parameters
-    ----------
-    kernel : array, odd
-        Centred stamp.
-    fraction : float
-        Fraction of the total weight inside the radius.
-    weight : {'abs', 'power'}
-        ``Σ|k|`` (PSFs: flux in the wings) or ``Σk²`` (kernels whose wings are noise,
-        like a fitted matching kernel, or a whitening kernel dominated by its core).
-
-    Returns
-    -------
-    float
-        Radius from the central pixel (0 for a δ).
-    """
-    k = to_numpy(kernel).astype(float)
-    check_odd_kernel(k)
-    k = k * k if weight == "power" else np.abs(k)
-    cy, cx = k.shape[0] // 2, k.shape[1] // 2
-    yy, xx = np.indices(k.shape)
-    r = np.hypot(yy - cy, xx - cx).ravel()
-    order = np.argsort(r, kind="stable")
-    cum = np.cumsum(k.ravel()[order])
-    if cum[-1] <= 0:
-        return 0.0
-    i = int(np.searchsorted(cum, fraction * cum[-1], side="left"))
-    return float(r[order][min(i, r.size - 1)])
-
-
-# --------------------------------------------------------------------------- cross-convolution
-
-
-def cross_convolve(sci, tmpl_rs, psf_sci, psf_tmpl_rot, psf_size=None, xp=None,
-                   workers: int | None = None):
-    """Convolve each image with the other image's PSF.
-
-    Parameters
-    ----------
-    sci : array (ny, nx)
-        Sky-subtracted science image ``S`` ``[y, x]`` (finite).
-    tmpl_rs : array (ny, nx)
-        Sky-subtracted template resampled to the science grid ``T′`` (finite).
-    psf_sci : array, odd
-        Science PSF ``P_S`` (science frame).
-    psf_tmpl_rot : array, odd
-        Template PSF in the science frame ``P_T′`` (:func:`romandia.resample.rotate_psf`).
-    psf_size : int, optional
-        Odd size of the returned common PSF; default the full size
-        ``len(P_S) + len(P_T′) − 1``.
-
-    Returns
-    -------
-    ct : array (ny, nx)
-        ``S ⊗ P_T′/ΣP_T′`` (zero-padded linear convolution).
-    co : array (ny, nx)
-        ``T′ ⊗ P_S/ΣP_S``.
-    psf_common : array, odd
-        ``P_S ⊗ P_T′/ΣP_T′``: the PSF of ``ct`` (and of ``co`` up to the flux scale);
-        its sum is ``ΣP_S`` before cropping.
-    """
-    xp = xp or get_namespace(sci, tmpl_rs, psf_sci, psf_tmpl_rot)
-    ps = xp.asarray(psf_sci, dtype=xp.float64)
-    pt = xp.asarray(psf_tmpl_rot, dtype=xp.float64)
-    check_odd_kernel(ps, "psf_sci")
-    check_odd_kernel(pt, "psf_tmpl_rot")
-    ct = fft_convolve(sci, pt, normalize=True, xp=xp, workers=workers)
-    co = fft_convolve(tmpl_rs, ps, normalize=True, xp=xp, workers=workers)
-    psf_common = kernel_convolve(ps, pt / pt.sum(), out_size=psf_size, xp=xp)
-    return ct, co, psf_common
-
-
-# --------------------------------------------------------------------------- per-pair flow
+__all__ = ["difference_pair", "PairDifference"]
 
 
 def _impose_flux_scale(ct, diff_raw, kern, solution, fit, scale: float, xp):
@@ -248,18 +106,6 @@ def _solve(co, ct, mco, mct, w: int, order: int, p: dict, workers: int):
         margin=p["tile_margin"],
         min_fit_pixels=int(p["min_fit_pixels"]),
     )
-
-
-def _params(params):
-    p = dict(DEFAULT_PARAMS)
-    if params:
-        unknown = set(params) - set(DEFAULT_PARAMS)
-        if unknown:
-            raise ValueError(
-                f"unknown difference_pair params {sorted(unknown)}; known: {sorted(DEFAULT_PARAMS)}"
-            )
-        p.update(params)
-    return p
 
 
 @dataclass
