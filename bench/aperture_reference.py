@@ -4,8 +4,9 @@ The ``aperture`` reference (``romandia.calibration.aperture_total_flux``) correc
 aperture flux to total with the *model's* encircled energy (aperture minus the background
 annulus, both on the model).  A model whose width is off gets that correction wrong, and the
 SN inherits the error after calibration.  This prints, for OU2024's effective PSF (the data)
-and the same PSF dilated by ``1 ± --width`` (the model), ``EE_model / EE_data - 1`` for several
-apertures and annuli, and the noiseless 5×5 PSF-fit ratio the calibration has to remove.
+and three wrong models — the same PSF dilated by ``1 ± --width`` and the PSF without charge
+diffusion — ``EE_model / EE_data - 1`` for several apertures and annuli, and the noiseless 5×5
+PSF-fit ratio the calibration has to remove.
 A catalogue reference has no such term.  Not a test; run it by hand::
 
     .venv/bin/python bench/aperture_reference.py [--bands H158 R062] [--width 0.05]
@@ -35,29 +36,36 @@ def encircled(stamp: np.ndarray, radius: float, annulus) -> float:
     return ps - pb * area
 
 
+def stamp(band: str, model: PSFModel) -> np.ndarray:
+    """The model's effective PSF at the centre of SCA 7, drawn directly (unit total flux)."""
+    return roman_psf_stamp(band, 7, 2043.5, 2043.5, JAC, size=2 * HALF + 1, oversample=None, model=model)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bands", nargs="+", default=["H158", "R062"])
     ap.add_argument("--width", type=float, default=0.05, help="fractional width error of the model")
     args = ap.parse_args(argv)
-    scales = (1.0 - args.width, 1.0 + args.width)
-    print(f"| band | aperture [px] | annulus [px] | EE of the data | EE model/data − 1, model {scales[0]:g}× "
-          f"| EE model/data − 1, model {scales[1]:g}× |")
-    print("|---|---|---|---|---|---|")
+    models = {f"{1 - args.width:g}× wide": PSFModel(width_scale=1.0 - args.width),
+              f"{1 + args.width:g}× wide": PSFModel(width_scale=1.0 + args.width),
+              "no charge diffusion": PSFModel(charge_diffusion=False)}
+    print("| band | aperture [px] | annulus [px] | EE of the data | "
+          + " | ".join(f"EE model/data − 1, {m}" for m in models) + " |")
+    print("|---|---|---|---|" + "---|" * len(models))
     fits = []
     for band in args.bands:
-        st = {s: roman_psf_stamp(band, 7, 2043.5, 2043.5, JAC, size=2 * HALF + 1, oversample=None,
-                                 model=PSFModel(width_scale=s)) for s in (1.0, *scales)}
+        data = stamp(band, PSFModel())
+        st = {m: stamp(band, model) for m, model in models.items()}
         for r, an in APERTURES:
-            ee = {s: encircled(a, r, an) for s, a in st.items()}
-            print(f"| {band} | {r} | {an[0]}–{an[1]} | {ee[1.0]:.4f} | {100 * (ee[scales[0]] / ee[1.0] - 1):+.2f} % "
-                  f"| {100 * (ee[scales[1]] / ee[1.0] - 1):+.2f} % |")
+            ee = encircled(data, r, an)
+            print(f"| {band} | {r} | {an[0]}–{an[1]} | {ee:.4f} | "
+                  + " | ".join(f"{100 * (encircled(a, r, an) / ee - 1):+.2f} %" for a in st.values()) + " |")
         c = slice(HALF - 2, HALF + 3)
-        d = st[1.0][c, c]
-        fits.append((band, *[float((d * st[s][c, c]).sum() / (st[s][c, c] ** 2).sum()) for s in scales]))
+        d = data[c, c]
+        fits.append((band, {m: float((d * a[c, c]).sum() / (a[c, c] ** 2).sum()) for m, a in st.items()}))
     print("\nnoiseless 5×5 PSF-fit flux / true flux (what the calibration removes):")
-    for band, lo, hi in fits:
-        print(f"  {band}: model {scales[0]:g}× {lo:.4f}, model {scales[1]:g}× {hi:.4f}")
+    for band, f in fits:
+        print(f"  {band}: " + ", ".join(f"{m} {v:.4f}" for m, v in f.items()))
 
 
 if __name__ == "__main__":
