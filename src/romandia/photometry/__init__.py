@@ -22,29 +22,7 @@ Submodules: ``fitbox`` (the fit box and the PSF sampled on it; :func:`noise_equi
 ``zeropoint`` (:func:`field_star_zeropoint`).  Everything listed in ``__all__`` (and the
 private helpers) is importable from ``romandia.photometry``.
 
-Conventions (``docs/architecture.md``)
---------------------------------------
-* Images are ``[y, x]``; pixel coordinates are 0-based with (0, 0) the centre of the first
-  pixel.  ``x``, ``y`` arguments are in the frame of the ``image`` passed in.
-* Fluxes are counts (e-, gain 1) per exposure.  ``variance`` is the per-pixel variance in
-  counts^2 of the same image.
-* PSF stamps are odd-sized squares centred on the central pixel, drawn for unit *total* flux:
-  the stamp sum is the enclosed fraction (<= 1) and is **never renormalised** here.  The fitted
-  ``flux`` is therefore the source's total flux, not the flux inside the stamp.  photutils'
-  ``ImagePSF`` multiplies the stamp as given by its ``flux`` parameter (checked in
-  ``tests/test_photometry.py::test_truncated_psf_gives_total_flux``).
-* By default a stamp is the PSF of a source at the centre of the central pixel and is moved to
-  the object's sub-pixel position by cubic-spline interpolation (what phrosty does).  With
-  ``psf_at_position=True`` the stamp is taken to be drawn *at the object's sub-pixel phase*
-  (its centre offset from the central pixel by ``(x - round(x), y - round(y))``) and is used
-  without interpolation, which is exact also for undersampled PSFs.
-
-Failure policy (``romandia.errors``)
-------------------------------------
-Data problems (object outside the image, fit box not fully on the image, non-finite pixels or
-non-positive variance in the fit box, non-finite PSF, fit failure) do not raise: the result has
-``success=False`` and a ``message``.  Programming errors (wrong shapes, even-sized stamp, bad
-arguments) raise ``ValueError`` / ``TypeError``.
+Pixel, flux and PSF-stamp conventions: the docstring of :mod:`romandia.photometry.forced`.
 """
 
 from .estimator import chi2_error_scale, estimator_weights
