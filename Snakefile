@@ -26,5 +26,14 @@ rule all:
         final_outputs(),
 
 
+onstart:
+    start_worker()
+
+
 onsuccess:
+    stop_worker()
     print_failure_summary(final_outputs())
+
+
+onerror:
+    stop_worker()

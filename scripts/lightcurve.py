@@ -5,6 +5,11 @@ Rows whose science image had too few field stars for its own calibration get the
 calibration of the lightcurve's other images (romandia.calibration.pool_unmeasured).
 """
 
+# ruff: noqa: E402 - the imports below are the job's own, after handing it to the worker
+from romandia.worker import delegate
+
+delegate(snakemake)  # noqa: F821 - a running worker runs this job in a forked process instead
+
 from pathlib import Path
 
 from romandia import lightcurve, report, runner

@@ -1,6 +1,11 @@
 """Rule photometry: field-star calibration, stamps and forced PSF photometry of every
 (object, template) row of a science image (romandia.steps.calibrate, romandia.steps.photometry)."""
 
+# ruff: noqa: E402 - the imports below are the job's own, after handing it to the worker
+from romandia.worker import delegate
+
+delegate(snakemake)  # noqa: F821 - a running worker runs this job in a forked process instead
+
 import json
 
 from romandia import io, products, runner

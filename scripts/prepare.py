@@ -1,5 +1,10 @@
 """Rule prepare: one input image through fetch, sky_subtract and psf (romandia.steps.prepare)."""
 
+# ruff: noqa: E402 - the imports below are the job's own, after handing it to the worker
+from romandia.worker import delegate
+
+delegate(snakemake)  # noqa: F821 - a running worker runs this job in a forked process instead
+
 from romandia import io, products, runner
 from romandia.steps import prepare
 

@@ -1,6 +1,11 @@
 """Rule subtract: every template of a science image aligned and subtracted: resampling,
 cross-convolution, SFFT, decorrelation, difference variance (romandia.steps.subtract)."""
 
+# ruff: noqa: E402 - the imports below are the job's own, after handing it to the worker
+from romandia.worker import delegate
+
+delegate(snakemake)  # noqa: F821 - a running worker runs this job in a forked process instead
+
 from romandia import io, products, runner
 from romandia.steps import each_member, subtract
 from romandia.xp import select_backend

@@ -1,5 +1,10 @@
 """Rule summary: the run's failed pairs and its settings and versions (romandia.report)."""
 
+# ruff: noqa: E402 - the imports below are the job's own, after handing it to the worker
+from romandia.worker import delegate
+
+delegate(snakemake)  # noqa: F821 - a running worker runs this job in a forked process instead
+
 from pathlib import Path
 
 from romandia import provenance, report, runner

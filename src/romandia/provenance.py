@@ -31,7 +31,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 #: config keys that say where and how, not what: left out of ``params`` (snappl's ``system``)
-SYSTEM_KEYS = ("sims_dir", "objects", "dia_out_dir", "lc_out_dir", "truth_dir", "threads", "remote", "backend")
+SYSTEM_KEYS = ("sims_dir", "objects", "dia_out_dir", "lc_out_dir", "truth_dir", "threads", "remote", "backend",
+               "worker")
 PROCESS = "romandia"
 
 

@@ -122,5 +122,6 @@ def run_settings(config: Mapping, *, version: str, code: Mapping) -> pd.DataFram
             continue
     cfg = {k: v for k, v in config.items() if k != "objects"}
     rows.append(("objects", f"{len(config.get('objects', []))} object-band(s)"))
-    rows += [(k, "" if v is None else str(v)) for k, v in flatten(cfg).items()]
+    # sorted: the order must not depend on where a key came from (config file, --config, default)
+    rows += [(k, "" if v is None else str(v)) for k, v in sorted(flatten(cfg).items())]
     return pd.DataFrame(rows, columns=["setting", "value"])

@@ -242,3 +242,27 @@ def print_failure_summary(lightcurves):
         print("\n".join(failed))
     else:
         print("romandia: all pairs succeeded.")
+
+
+_WORKER = []  # (process, socket path) of the running worker
+
+
+def start_worker():
+    """Local execution: start the fork server the rule scripts hand their jobs to
+    (romandia.worker; config ``worker``). Cluster jobs start their own processes."""
+    if not (config["worker"] and workflow.local_exec):
+        return
+    from romandia import worker
+
+    proc, path = worker.start("logs/worker.log", env=_ENV)
+    _ENV[worker.ENV_SOCKET] = path
+    _ENV[worker.ENV_PID] = str(proc.pid)
+    _WORKER.append((proc, path))
+
+
+def stop_worker():
+    from romandia import worker
+
+    while _WORKER:
+        worker.stop(*_WORKER.pop())
+    _ENV.pop(worker.ENV_SOCKET, None)
