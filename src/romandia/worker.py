@@ -43,18 +43,21 @@ ENV_SOCKET = "ROMANDIA_WORKER"
 ENV_PID = "ROMANDIA_WORKER_PID"
 #: Seconds a job waits for a starting worker to finish its imports before running on its own.
 WAIT_S = 60.0
-#: What the worker imports before serving (each rule's imports and the lazy ones inside
-#: romandia: galsim in the PSF provider, sfft in the subtraction, photutils, matplotlib).
-PRELOAD = (
-    "numpy", "scipy.fft", "scipy.ndimage", "scipy.interpolate", "scipy.signal", "scipy.optimize",
-    "astropy.io.fits", "astropy.wcs", "astropy.time", "astropy.table", "pandas", "pyarrow.parquet",
-    "yaml", "galsim", "galsim.roman", "photutils.psf", "photutils.segmentation",
-    "photutils.background", "numba", "pyfftw", "sfft.sfftcore.SFFTSubtract",
-    "sfft.sfftcore.SFFTConfigure", "sfft.utils.SFFTSolutionReader",
-    "matplotlib.figure", "matplotlib.backends.backend_agg",
-    "snakemake.script", "snakemake.iocontainers", "snakemake.logging",
-    "romandia.steps.prepare", "romandia.steps.subtract", "romandia.steps.photometry",
-    "romandia.steps.lightcurve", "romandia.runner", "romandia.products",
+#: What the worker imports before it serves: what ``prepare``, the workflow's first jobs, needs.
+PRELOAD_FIRST = (
+    "numpy", "scipy.ndimage", "astropy.io.fits", "astropy.wcs", "yaml", "galsim", "galsim.roman",
+    "photutils.segmentation", "photutils.background", "snakemake.script", "snakemake.iocontainers",
+    "snakemake.logging", "romandia.runner", "romandia.products", "romandia.steps.prepare",
+)
+#: ... and while it waits for jobs, one module at a time (a job forked before one is imported
+#: imports it itself): the other rules' imports and the lazy ones inside romandia (sfft in the
+#: subtraction, photutils.psf, pandas, matplotlib).
+PRELOAD_LATER = (
+    "scipy.fft", "scipy.interpolate", "scipy.signal", "scipy.optimize", "numba", "pyfftw",
+    "sfft.sfftcore.SFFTSubtract", "sfft.sfftcore.SFFTConfigure", "sfft.utils.SFFTSolutionReader",
+    "romandia.steps.subtract", "pandas", "photutils.psf", "astropy.time", "astropy.table",
+    "romandia.steps.photometry", "pyarrow.parquet", "matplotlib.figure",
+    "matplotlib.backends.backend_agg", "romandia.steps.lightcurve",
 )
 #: Thread-count variables fixed to 1 before the imports: the forked jobs inherit the loaded
 #: libraries' thread pools, so only single-threaded jobs are delegated.
@@ -129,21 +132,19 @@ def _recv_exactly(conn: socket.socket, n: int) -> bytes | None:
 
 # ------------------------------------------------------------------------------------ server
 def serve(path: str, *, parent_pid: int | None = None) -> None:
-    """Import :data:`PRELOAD`, then serve jobs on the Unix socket ``path`` until SIGTERM or
-    until the process ``parent_pid`` (the Snakemake that started the worker) is gone."""
+    """Import :data:`PRELOAD_FIRST`, then serve jobs on the Unix socket ``path`` (importing
+    :data:`PRELOAD_LATER` while idle) until SIGTERM or until the process ``parent_pid`` (the
+    Snakemake that started the worker) is gone."""
     t0 = time.perf_counter()
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except Exception as err:  # an optional package: the job imports (or lacks) it itself
-            log.info("not preloaded: %s (%s)", name, err)
-    log.info("imports done in %.2f s", time.perf_counter() - t0)
+    for name in PRELOAD_FIRST:
+        _preload(name)
+    log.info("imports done in %.2f s (serving from now on)", time.perf_counter() - t0)
+    later, t_later = list(PRELOAD_LATER), 0.0
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = f"{path}.{os.getpid()}.tmp"
     server.bind(tmp)
     server.listen(64)
     os.rename(tmp, path)  # clients connect only once the socket listens
-    server.settimeout(1.0)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     n = 0
@@ -153,9 +154,16 @@ def serve(path: str, *, parent_pid: int | None = None) -> None:
             if parent_pid is not None and os.getppid() != parent_pid:
                 log.info("Snakemake (pid %d) is gone: stopping", parent_pid)
                 break
+            server.settimeout(0.01 if later else 1.0)
             try:
                 conn, _ = server.accept()
             except (TimeoutError, InterruptedError):
+                if later:  # idle: the next import (never while a fork could be under way)
+                    t1 = time.perf_counter()
+                    _preload(later.pop(0))
+                    t_later += time.perf_counter() - t1
+                    if not later:
+                        log.info("further imports done in %.2f s (while idle)", t_later)
                 continue
             n += 1
             if os.fork() == 0:
@@ -166,6 +174,13 @@ def serve(path: str, *, parent_pid: int | None = None) -> None:
         server.close()
         log.info("served %d job(s)", n)
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
+def _preload(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except Exception as err:  # an optional package: the job imports (or lacks) it itself
+        log.info("not preloaded: %s (%s)", name, err)
 
 
 def _alive(pid: int) -> bool:
