@@ -223,9 +223,6 @@ def check_objects_on_images(plan: Plan) -> None:
     """
     from functools import partial
 
-    from . import l2asdf
-    from .io import header_wcs, read_sci_header, sky_to_pixel
-
     footprints: dict[str, tuple | None] = {}
 
     def footprint(key):
@@ -233,6 +230,12 @@ def check_objects_on_images(plan: Plan) -> None:
             return None
         if key not in footprints:
             path = plan.image_path(key)
+            if not path.exists():  # prepare reports it (and nothing here needs astropy)
+                footprints[key] = None
+                return None
+            from . import l2asdf
+            from .io import header_wcs, read_sci_header, sky_to_pixel
+
             try:
                 if l2asdf.is_asdf(path):
                     footprints[key] = l2asdf.footprint(path)
