@@ -37,7 +37,7 @@ def write_config(sims: Path, workdir: Path) -> Path:
         o["science"] = str(sims / o["science"])
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump({"sims_dir": str(sims), "objects": objects, "threads": 2}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"sims_dir": str(sims), "objects": objects}, sort_keys=False))
     return path
 
 

@@ -36,6 +36,7 @@ def make_config(sims: Path, workdir: Path, **extra) -> Path:
     for o in objects:
         o["templates"] = str(sims / o["templates"])
         o["science"] = str(sims / o["science"])
+    # threads 2: the subtract jobs run on their own, the other jobs in the worker (romandia.worker)
     cfg = {"sims_dir": str(sims), "objects": objects, "threads": 2, **extra}
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
