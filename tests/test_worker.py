@@ -22,7 +22,8 @@ JOB = textwrap.dedent("""
     from romandia.worker import delegate
 
     client = os.getpid()
-    delegate(SimpleNamespace(threads=int(os.environ.get("JOB_THREADS", "1"))))
+    delegate(SimpleNamespace(threads=int(os.environ.get("JOB_THREADS", "1")),
+                             resources=SimpleNamespace(gpu=int(os.environ.get("JOB_GPU", "0")))))
     print(f"pid={os.getpid()} cwd={os.getcwd()} arg={sys.argv[1]} var={os.environ.get('JOB_VAR')} "
           f"worker_env={os.environ.get('ROMANDIA_WORKER', '')!r}", flush=True)
     sys.stderr.write("to stderr\\n")
@@ -79,9 +80,9 @@ def test_exception_gives_traceback_and_status_1(running):
     assert "ValueError: a job's own exception" in res.stderr
 
 
-def test_multithreaded_job_and_no_worker_run_in_place(running, tmp_path):
+def test_multithreaded_or_gpu_job_and_no_worker_run_in_place(running, tmp_path):
     tmp, env, proc, path = running
-    for extra in ({"JOB_THREADS": "2"}, {worker.ENV_SOCKET: ""},
+    for extra in ({"JOB_THREADS": "2"}, {"JOB_GPU": "1"}, {worker.ENV_SOCKET: ""},
                   {worker.ENV_SOCKET: str(tmp_path / "gone" / "socket")}):
         res = _job(tmp, env, "0", **extra)
         assert res.returncode == 0, res.stderr

@@ -77,10 +77,14 @@ def delegate(snakemake) -> None:
 
     Returns (and the script goes on in its own process) when no worker is configured
     (``$ROMANDIA_WORKER`` unset), inside the worker's job process itself, for jobs with more
-    than one thread, or when the worker cannot be reached within :data:`WAIT_S` seconds.
+    than one thread, for jobs that hold a GPU (CUDA must be initialised in a process of its
+    own, and this path has not been run on a GPU), or when the worker cannot be reached
+    within :data:`WAIT_S` seconds.
     """
     path = os.environ.get(ENV_SOCKET, "")
     if _in_worker or not path or int(getattr(snakemake, "threads", 1) or 1) != 1:
+        return
+    if int(getattr(getattr(snakemake, "resources", None), "gpu", 0) or 0) > 0:
         return
     conn = _connect(path, WAIT_S, int(os.environ.get(ENV_PID, "0") or 0))
     if conn is None:
