@@ -170,7 +170,12 @@ def serve(path: str, *, parent_pid: int | None = None) -> None:
                         log.info("further imports done in %.2f s (while idle)", t_later)
                 continue
             n += 1
-            if os.fork() == 0:
+            try:
+                pid = os.fork()
+            except OSError as err:  # out of processes or memory: the client reports the failure
+                log.error("cannot fork a job: %s", err)
+                pid = -1
+            if pid == 0:
                 server.close()
                 _run_job(conn)  # never returns
             conn.close()
