@@ -265,4 +265,5 @@ def stop_worker():
 
     while _WORKER:
         worker.stop(*_WORKER.pop())
-    _ENV.pop(worker.ENV_SOCKET, None)
+    for var in (worker.ENV_SOCKET, worker.ENV_PID):
+        _ENV.pop(var, None)
