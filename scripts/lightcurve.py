@@ -28,7 +28,7 @@ def main(log):
     report.stamp_grid(df, {Path(p).stem: p for p in sm.input.stamps}, sm.output.stamps, title=f"{oid} {band}")
     prov = sm.params.provenance
     record = steps.provenance_record(oid, band, ra=prov["ra"], dec=prov["dec"], images=prov["images"],
-                                     sky_paths=sm.input.sky, config=prov["config"],
+                                     checksums=steps.input_checksums(sm.input.phot), config=prov["config"],
                                      repo=Path(sm.scriptdir).parent)
     steps.write_json(sm.output.provenance, record)
     log.info("%d rows, %d successful; provenance %s", len(df), int(df["success"].sum()), record["id"])

@@ -15,7 +15,7 @@ from romandia.steps import calibrate, photometry
 def main(log):
     sm = snakemake  # noqa: F821
     p = sm.params
-    with products.Batch(sm.input.diff) as diff, products.Batch(sm.input.psf) as psf:
+    with products.Batch(sm.input.diff) as diff, products.Batch(sm.input.prepared) as psf:
         cals = calibrate.calibrate_batch(diff, sorted({r["template"] for r in p.rows}), p.catalog,
                                          exclude_radec=p.exclude, cfg=p.calibration, phot=p.phot,
                                          psf_cfg=p.psf, log=log)
@@ -23,9 +23,10 @@ def main(log):
                                                   resample_kernel=p.resample_kernel,
                                                   apply_calibration=bool(p.calibration["apply"]),
                                                   dq_ignore=p.dq["ignore"], log=log)
+        checksums = diff.checksums()  # the input images' SHA-256, for the lightcurves' provenance
     products.write_batch(sm.output.stamps, stamps)
     with io.atomic_output(sm.output.rows) as tmp:
-        tmp.write_text(json.dumps({"rows": rows, "calibration": cals}, indent=1, sort_keys=True,
+        tmp.write_text(json.dumps({"rows": rows, "calibration": cals, "checksums": checksums}, indent=1, sort_keys=True,
                                   allow_nan=True, default=float) + "\n")
 
 

@@ -5,7 +5,7 @@ from romandia.worker import delegate
 
 delegate(snakemake)  # noqa: F821 - a running worker runs this job in a forked process instead
 
-from romandia import io, products, runner
+from romandia import products, runner
 from romandia.steps import prepare
 
 
@@ -16,8 +16,7 @@ def main(log):
                                 cutout_size=p.cutout_size, sky_cfg=p.sky, variance=p.variance, psf_cfg=p.psf,
                                 fetch=p.fetch, source=img["source"], extra=img["extra"],
                                 dq_ignore=p.dq["ignore"], asdf=p.asdf, log=log)
-    io.write_fits(sm.output.sky, out.sky_hdus)
-    products.write_batch(sm.output.psf, out.psfs)
+    products.write_prepared(sm.output[0], out.sky_hdus, out.psfs)
 
 
 runner.run(snakemake, main)  # noqa: F821

@@ -62,7 +62,39 @@ def test_each_member_isolates_data_errors_not_faults():
         each_member([1], broken)
 
 
+def test_prepared_product_holds_the_staged_image_and_a_psf_member_per_object(tmp_path):
+    out = tmp_path / "p.fits"
+    hdr = fits.Header({"SKYRMS": 3.5, products.KEY_SHA256: "ab" * 32})
+    staged = [fits.PrimaryHDU(header=hdr), io.image_hdu(np.full((4, 5), 2.0), hdr, "SKYSUB"),
+              io.image_hdu(np.ones((4, 5)), hdr, "VAR")]
+    psfs = {"7": {"PSF": (np.eye(3) / 3, None), "ATPOS": (np.eye(3) / 3, None)},
+            "8": DataError("psf", "object 8 is outside the image")}
+    products.write_prepared(out, staged, psfs)
+    with products.Batch(out) as b:
+        sky = b.shared(["SKYSUB", "VAR"])
+        assert sky["SKYSUB"][0].mean() == 2.0 and sky["SKYSUB"][1][products.KEY_SHA256] == "ab" * 32
+        assert b.member("7", ["PSF"])["PSF"][0].itemsize == 8
+        with pytest.raises(DataError, match="outside the image"):
+            b.member("8", ["ATPOS"])
+    # the readers of the staged image by HDU name see it as before
+    assert io.read_hdus(out, ["VAR"])["VAR"][0].sum() == 20
+
+
+def test_checksums_travel_in_the_difference_product(tmp_path):
+    out = tmp_path / "d.fits"
+    sums = {"H158_1_2": "ab" * 32, "H158_10_12": "cd" * 32, "H158_3_4": None}
+    products.write_batch(out, {"H158_10_12": DataError("align", "no overlap")},
+                         extra_hdus=[products.checksum_hdu(sums)])
+    with products.Batch(out) as b:
+        # an unreadable image (None) is left out; a failed pair keeps its template's checksum
+        assert b.checksums() == {"H158_1_2": "ab" * 32, "H158_10_12": "cd" * 32}
+    io.write_failure(out, "fetch", "truncated")
+    with products.Batch(out) as b:
+        assert b.checksums() == {}
+
+
 def test_paths_are_keyed_by_image():
+    assert products.path("res/dia", "prepared", "R062_1_2") == "res/dia/prepare/R062_1_2.fits"
     assert products.path("res/dia", "difference", "R062_1_2") == "res/dia/subtract/R062_1_2.fits"
     assert products.path("res/dia", "photometry", "R062_1_2") == "res/dia/phot/R062_1_2.json"
 

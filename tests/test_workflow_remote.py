@@ -24,7 +24,7 @@ def test_http_run_equals_the_local_run_and_a_rerun_downloads_nothing(local, tmp_
         cfg = remote_config(local["sims"], tmp_path, srv.url, backoff=0.1)
         res = snakemake(tmp_path, "--cores", "2", "--configfile", str(cfg))
         assert res.returncode == 0, res.stderr[-4000:]
-        n_images = sum(1 for p in (tmp_path / "results" / "dia_out_dir" / "sky").glob("*.fits"))
+        n_images = sum(1 for p in (tmp_path / "results" / "dia_out_dir" / "prepare").glob("*.fits"))
         got = [p for p, _ in srv.requests]
         assert sum(p.startswith("/images/") for p in got) == n_images, "each image downloaded once"
         assert any(p.startswith("/truth/") for p in got), "science images bring their truth catalogue"
@@ -36,7 +36,7 @@ def test_http_run_equals_the_local_run_and_a_rerun_downloads_nothing(local, tmp_
         # nothing, and makes the same products
         cache = tmp_path / "results" / "dia_out_dir" / "cache"
         assert len(list(cache.rglob("*.fits.gz"))) == n_images and not list(cache.rglob("*.part"))
-        sky = sorted((tmp_path / "results" / "dia_out_dir" / "sky").glob("*.fits"))
+        sky = sorted((tmp_path / "results" / "dia_out_dir" / "prepare").glob("*.fits"))
         old = [p.read_bytes() for p in sky]
         before = len(srv.requests)
         res = snakemake(tmp_path, "--cores", "2", "--configfile", str(cfg), "--forcerun", "prepare",

@@ -7,24 +7,27 @@ the library read and write these files only through this module.
 ========================  =====================  ===============================================
 product (rule, key)       path                   contents
 ========================  =====================  ===============================================
-sky (prepare, image)      ``sky/{image}``        ``SKYSUB``, ``VAR``, ``DETMASK``, ``SKY``, ``DQ``
-                                                 of the input image cut out around the objects
-                                                 (DQ-masked pixels NaN); header ``ROMSRC``,
-                                                 ``ROMX0``/``ROMY0``, ``SKYRMS``, ``SKYMED``,
-                                                 ``NSOURCES``, ``NDETMASK``, ``VARMODE``,
-                                                 ``DQMASK``, ``NDQMASK``
-psf (prepare, image)      ``psf/{image}``        per object (member = oid): ``PSF`` (centred,
-                                                 for convolutions), ``ATPOS`` (at the object's
-                                                 sub-pixel position); ``PSFX``, ``PSFY``
+prepared (prepare,        ``prepare/{image}``    shared: ``SKYSUB``, ``VAR``, ``DETMASK``, ``SKY``,
+image)                                           ``DQ`` of the input image cut out around the
+                                                 objects (DQ-masked pixels NaN); header
+                                                 ``ROMSRC``, ``ROMSHA``, ``ROMX0``/``ROMY0``,
+                                                 ``SKYRMS``, ``SKYMED``, ``NSOURCES``,
+                                                 ``NDETMASK``, ``VARMODE``, ``DQMASK``,
+                                                 ``NDQMASK``; per object (member = oid): ``PSF``
+                                                 (centred, for convolutions), ``ATPOS`` (at the
+                                                 object's sub-pixel position); ``PSFX``, ``PSFY``
 difference (subtract,     ``subtract/{science}`` shared: ``SCI``, ``SCIVAR``, ``SCIDQ``; per template:
 science)                                         ``DIFF``, ``VAR``, ``PSF``, ``ZPTIMG``,
                                                  ``DECORR``, ``MATCH``, ``KSCI``, ``KTMPL`` and,
                                                  from the aligned template (in memory, never a
                                                  file: :data:`ALIGNED_HDUS`), ``TMPL``,
                                                  ``PSFT``, ``TMPLVAR0``: the one input
-                                                 photometry needs besides the PSFs
-photometry (photometry,   ``phot/{science}``     JSON: every (object, template) row and the
-science)                                         field-star calibration of each template
+                                                 photometry needs besides the PSFs;
+                                                 table ``INPUTS``: the SHA-256 of the science
+                                                 image and of each template (provenance)
+photometry (photometry,   ``phot/{science}``     JSON: every (object, template) row, the
+science)                                         field-star calibration of each template and
+                                                 the input images' SHA-256 (``checksums``)
 stamps (photometry,       ``stamps/{science}``   per (object, template): ``SCI``, ``TEMPLATE``,
 science)                                         ``DIFF``, ``VAR``, ``SCIVAR``, ``TMPLVAR0``
 ========================  =====================  ===============================================
@@ -52,8 +55,7 @@ from .io import image_hdu, read_failure, write_fits
 # --------------------------------------------------------------------------- paths
 #: product -> path under dia_out_dir ({key}: image key)
 PATHS = {
-    "sky": "sky/{key}.fits",
-    "psf": "psf/{key}.fits",
+    "prepared": "prepare/{key}.fits",
     "difference": "subtract/{key}.fits",
     "photometry": "phot/{key}.json",
     "stamps": "stamps/{key}.fits",
@@ -69,6 +71,9 @@ DIFFERENCE_HDUS = ("DIFF", "VAR", "PSF", "ZPTIMG", "DECORR", "MATCH", "KSCI", "K
 #: carried from the aligned product into the difference product for photometry
 DIFFERENCE_CARRIED = ("TMPL", "PSFT", "TMPLVAR0")
 STAMP_HDUS = ("SCI", "TEMPLATE", "DIFF", "VAR", "SCIVAR", "TMPLVAR0")
+#: table of input image key -> SHA-256 (:func:`checksum_hdu`); the lightcurve's provenance
+#: takes the checksums from here instead of reading every staged product
+INPUTS_HDU = "INPUTS"
 
 # --------------------------------------------------------------------------- header keys
 #: the staged image (and every product made from it)
@@ -163,6 +168,7 @@ def write_batch(
     *,
     shared: Mapping[str, tuple] | None = None,
     primary_header: fits.Header | None = None,
+    extra_hdus: Iterable = (),
 ) -> None:
     """Write a batch product atomically.
 
@@ -177,10 +183,38 @@ def write_batch(
         ``{HDU name: (data, header)}`` common to all members.
     primary_header : Header, optional
         Header of the (data-less) primary HDU.
+    extra_hdus : iterable of HDUs
+        Written after the shared HDUs (e.g. :func:`checksum_hdu`).
     """
     hdus = [fits.PrimaryHDU(header=primary_header)]
     for name, (data, hdr) in (shared or {}).items():
         hdus.append(_hdu(name, data, hdr))
+    write_fits(out_path, hdus + list(extra_hdus) + _member_hdus(members))
+
+
+def checksum_hdu(checksums: Mapping[str, str | None]) -> fits.BinTableHDU:
+    """Table :data:`INPUTS_HDU`: image key and SHA-256 (hex) of each input image ('' unknown)."""
+    keys = list(checksums)
+    return fits.BinTableHDU.from_columns(
+        [fits.Column(name="key", format=f"{max([1] + [len(k) for k in keys])}A", array=keys),
+         fits.Column(name="sha256", format="64A", array=[checksums[k] or "" for k in keys])],
+        name=INPUTS_HDU)
+
+
+def write_prepared(out_path, staged_hdus: list, psfs: Mapping[str, Mapping[str, tuple] | DataError]) -> None:
+    """Write the ``prepared`` product atomically: the staged, sky-subtracted image's HDUs
+    (PRIMARY, :data:`SKY_HDUS`: :func:`romandia.steps.prepare.sky_product`) and one member
+    of :data:`PSF_HDUS` per object (``psfs`` as ``members`` of :func:`write_batch`).
+
+    One file per input image, not two: a science image's ``subtract`` job then has 1 + T
+    inputs for T templates, which is what Snakemake's DAG time grows with
+    (docs/benchmarks.md, ``bench/dag_scale.py``).
+    """
+    write_fits(out_path, list(staged_hdus) + _member_hdus(psfs))
+
+
+def _member_hdus(members: Mapping[str, Mapping[str, tuple] | DataError]) -> list:
+    hdus = []
     for member, content in members.items():
         if isinstance(content, DataError):
             h = fits.Header()
@@ -190,7 +224,7 @@ def write_batch(
             continue
         for name, (data, hdr) in content.items():
             hdus.append(_hdu(name, data, hdr, member))
-    write_fits(out_path, hdus)
+    return hdus
 
 
 class Batch:
@@ -243,6 +277,14 @@ class Batch:
                 raise DataError("products", f"{self.path} has no HDU {ext}")
             out[n] = self._read(ext)
         return out
+
+    def checksums(self) -> dict:
+        """``{image key: SHA-256}`` of the :data:`INPUTS_HDU` table ({} without one or for a
+        failure marker); unknown checksums are left out."""
+        if self._hdul is None or INPUTS_HDU not in self._names:
+            return {}
+        data = self._hdul[INPUTS_HDU].data
+        return {str(k): str(s) for k, s in zip(data["key"], data["sha256"], strict=True) if str(s)}
 
     def shared(self, names: Iterable[str]) -> dict:
         """``{name: (data, header)}`` of the shared HDUs; raises the file's DataError."""

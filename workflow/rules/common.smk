@@ -1,3 +1,4 @@
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -51,6 +52,16 @@ wildcard_constraints:
     band=r"[A-Z][0-9]{3}",
 
 
+def input_function(func):
+    """Give an input or params function its signature once: Snakemake inspects the signature
+    at every call (``inspect.signature``, ≈ 40 % of a call's cost, tens of thousands of calls
+    on a large plan) and reads a precomputed ``__signature__`` instead (docs/benchmarks.md).
+    """
+    func.__signature__ = inspect.signature(func)
+    return func
+
+
+@input_function
 def image_file(wildcards):
     """The input image of ``prepare``; empty when missing so ``prepare`` records the failure
     (its ``fetch`` stage names the file)."""
@@ -60,6 +71,7 @@ def image_file(wildcards):
     return [str(path)] if path.exists() else []
 
 
+@input_function
 def image_params(wildcards):
     entry = PLAN.images[wildcards.image]
     key = wildcards.image
@@ -79,6 +91,7 @@ def image_params(wildcards):
     }
 
 
+@input_function
 def fetch_params(wildcards):
     """config remote + the cache directory (romandia.steps.prepare.fetch_input)."""
     return dict(config["remote"], cache_dir=CACHE)
@@ -96,6 +109,7 @@ def image_objects(wildcards):
     return [[o.oid, o.ra, o.dec] for o in PLAN.objects_on_image(wildcards.image)]
 
 
+@input_function
 def objects_radec_on_image(wildcards):
     """Sky positions of every configured object on the science image (kept out of fits)."""
     return [[o.ra, o.dec] for o in PLAN.objects_on_image(wildcards.sci)]
@@ -110,16 +124,16 @@ def _anchor(sci, tmpl):
     return PLAN.anchor(f"{sci}--{tmpl}")
 
 
+@input_function
 def subtract_inputs(wildcards):
     ts = science_templates(wildcards)
     return {
-        "sci": f"{DIA}/sky/{wildcards.sci}.fits",
-        "sci_psf": f"{DIA}/psf/{wildcards.sci}.fits",
-        "tmpl_sky": [f"{DIA}/sky/{t}.fits" for t in ts],
-        "tmpl_psf": [f"{DIA}/psf/{t}.fits" for t in ts],
+        "sci": f"{DIA}/prepare/{wildcards.sci}.fits",
+        "tmpl": [f"{DIA}/prepare/{t}.fits" for t in ts],
     }
 
 
+@input_function
 def subtract_pairs(wildcards):
     """[template, anchor oid, anchor ra, anchor dec] per template (subtract_inputs' order)."""
     out = []
@@ -129,6 +143,7 @@ def subtract_pairs(wildcards):
     return out
 
 
+@input_function
 def photometry_rows(wildcards):
     """One entry per (object, template) row of a science image, with the plan's metadata."""
     sci = PLAN.images[wildcards.sci]
@@ -150,6 +165,7 @@ def photometry_rows(wildcards):
     return rows
 
 
+@input_function
 def star_catalog(wildcards):
     """The OU2024 truth catalogue of a science image (calibration.stars: truth); for remote
     inputs its copy in the cache, which the science image's `prepare` downloaded."""
@@ -161,19 +177,14 @@ def star_catalog(wildcards):
     return loc
 
 
+@input_function
 def object_photometry(wildcards):
     """The photometry of every science image of an object in a band."""
     o = PLAN.object(int(wildcards.oid), wildcards.band)
     return [f"{DIA}/phot/{s}.json" for s in o.science]
 
 
-def object_sky(wildcards):
-    """The staged products of every image of an object in a band (their headers hold the
-    input files' checksums for the provenance record)."""
-    o = PLAN.object(int(wildcards.oid), wildcards.band)
-    return [f"{DIA}/sky/{k}.fits" for k in dict.fromkeys(o.templates + o.science)]
-
-
+@input_function
 def provenance_params(wildcards):
     """What the lightcurve's provenance record needs besides the checksums: the object, its
     images (key, role, path) and the config (romandia.provenance)."""
@@ -191,6 +202,7 @@ def provenance_params(wildcards):
     }
 
 
+@input_function
 def object_stamps(wildcards):
     """The stamps of every science image of an object in a band."""
     o = PLAN.object(int(wildcards.oid), wildcards.band)

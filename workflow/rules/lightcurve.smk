@@ -3,7 +3,6 @@ rule lightcurve:
     epochs' stamps, and write its provenance record (snappl's id recipe)."""
     input:
         phot=object_photometry,
-        sky=object_sky,
         stamps=object_stamps,
     output:
         csv=report(

@@ -3,7 +3,7 @@ rule photometry:
     on a science image."""
     input:
         diff=f"{DIA}/subtract/{{sci}}.fits",
-        psf=f"{DIA}/psf/{{sci}}.fits",
+        prepared=f"{DIA}/prepare/{{sci}}.fits",
     output:
         rows=f"{DIA}/phot/{{sci}}.json",
         stamps=f"{DIA}/stamps/{{sci}}.fits",

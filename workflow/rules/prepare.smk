@@ -1,11 +1,11 @@
 rule prepare:
     """One input image: fetch (validate, cut out around the objects), sky_subtract (sky,
-    variance, detection mask) and psf (the PSF at every configured object on it)."""
+    variance, detection mask) and psf (the PSF at every configured object on it), in one
+    product (romandia.products: prepared)."""
     input:
         image_file,
     output:
-        sky=f"{DIA}/sky/{{image}}.fits",
-        psf=f"{DIA}/psf/{{image}}.fits",
+        f"{DIA}/prepare/{{image}}.fits",
     log:
         "logs/prepare/{image}.log",
     benchmark:

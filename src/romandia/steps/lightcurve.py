@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import calibration, io, lightcurve, ou2024, products, provenance
+from .. import calibration, io, lightcurve, ou2024, provenance
 
 
 def object_rows(phot_paths: Iterable, oid: int, band: str) -> list[dict]:
@@ -22,6 +22,17 @@ def object_rows(phot_paths: Iterable, oid: int, band: str) -> list[dict]:
             doc = json.load(fh)
         rows += [r for r in doc["rows"] if int(r["oid"]) == int(oid) and r["band"] == band]
     return rows
+
+
+def input_checksums(phot_paths: Iterable) -> dict:
+    """``{image key: SHA-256}`` of the input images, as the photometry products carry them
+    (from the staged images' ``ROMSHA`` through the difference product's ``INPUTS`` table).
+    An image that could not be read has none."""
+    out = {}
+    for p in phot_paths:
+        with open(p) as fh:
+            out.update(json.load(fh).get("checksums") or {})
+    return out
 
 
 def object_lightcurve(phot_paths: Iterable, oid: int, band: str, *, pool_calibration: bool) -> pd.DataFrame:
@@ -48,19 +59,14 @@ def truth_curve(truth_dir, oid: int, band: str, df: pd.DataFrame, log: logging.L
     return grid, ou2024.mag_to_counts(ou2024.truth_mag(mjd, mags[band], grid), zpt)
 
 
-def provenance_record(oid: int, band: str, *, ra: float, dec: float, images: Iterable, sky_paths: Iterable,
+def provenance_record(oid: int, band: str, *, ra: float, dec: float, images: Iterable, checksums: Mapping,
                       config, repo) -> dict:
     """The lightcurve's provenance (:func:`romandia.provenance.lightcurve_record`), with each
-    input file's SHA-256 read from its staged product's header (``ROMSHA``; None for an
-    image that could not be read: its failure marker has none)."""
+    input file's SHA-256 from ``checksums`` (:func:`input_checksums`; None for an image that
+    could not be read)."""
     import romandia
 
-    sha = {}
-    for path in sky_paths:
-        key = Path(path).name[: -len(".fits")]
-        hdr = io.fits.getheader(path, 0)
-        sha[key] = hdr.get(products.KEY_SHA256)
-    imgs = [dict(im, sha256=sha.get(im["key"])) for im in images]
+    imgs = [dict(im, sha256=checksums.get(im["key"])) for im in images]
     return provenance.lightcurve_record(oid=oid, band=band, ra=ra, dec=dec, config=config, images=imgs,
                                         version=romandia.__version__, code=provenance.git_commit(repo))
 

@@ -22,7 +22,7 @@ def field_star_zeropoints(df: pd.DataFrame, sims_dir, dia_dir, max_stars: int = 
                           max_images: int | None = None, mag_range=(19.0, 21.5)) -> dict:
     """phrosty's field-star zeropoint of each science image against its header zeropoint.
 
-    On the sky-subtracted science image of the run (``{dia_dir}/sky/{image}.fits``), each truth
+    On the sky-subtracted science image of the run (the ``prepared`` product, ``{dia_dir}/prepare/{image}.fits``), each truth
     star with ``mag_range[0] < m < mag_range[1]`` (AB), no pixel within 3 px above 80 % of
     saturation and at least 15 px from the edge is measured by forced PSF photometry at its
     true position (PSF drawn at its sub-pixel phase, equal weights, no local background: the
@@ -31,7 +31,7 @@ def field_star_zeropoints(df: pd.DataFrame, sims_dir, dia_dir, max_stars: int = 
     """
     from astropy.io import fits
 
-    from romandia import io, ou2024, photometry
+    from romandia import io, ou2024, photometry, products
     from romandia import psf as rpsf
     from romandia.constants import SATURATION, zeropoint
 
@@ -44,7 +44,7 @@ def field_star_zeropoints(df: pd.DataFrame, sims_dir, dia_dir, max_stars: int = 
     for name in names:
         band, pointing, sca = _science_key(name)
         key = f"{band}_{pointing}_{sca}"
-        path = Path(dia_dir) / "sky" / f"{key}.fits"
+        path = Path(products.path(dia_dir, "prepared", key))
         if not path.is_file():
             continue
         h = io.read_hdus(path, ["SKYSUB", "VAR"])
