@@ -172,3 +172,20 @@ def test_error_model_pulls_divide_the_same_fluxes_by_each_stage():
     # an unscaled per-pixel run (phrosty's configuration): stages equal to `pixel` are left out
     df["flux_err"] = df["flux_err_pixel"]
     assert [e["name"] for e in V.error_model_pulls(df, chi2_scaled=False)] == ["pixel", "pixel × χ²"]
+
+
+def test_bias_error_counts_lightcurves_not_epochs():
+    """Epochs of one lightcurve share their template's noise: with a per-lightcurve offset the
+    bootstrap over lightcurves gives the error of 10 lightcurves, not of 200 epochs."""
+    from romandia.validation.stats import _bias
+
+    rng = np.random.default_rng(3)
+    groups = np.repeat([f"{k}_H158" for k in range(10)], 20)
+    shared = np.repeat(rng.normal(0, 0.01, 10), 20)  # 1 % per lightcurve
+    ratio = 1 + shared + rng.normal(0, 0.001, 200)
+    b = _bias(ratio, groups)
+    assert b["n"] == 200 and b["n_lightcurves"] == 10
+    assert b["bias_err_independent"] < 0.001 < 0.002 < b["bias_err"] < 0.01
+    # independent epochs: the two errors agree
+    ind = _bias(1 + rng.normal(0, 0.01, 200), np.arange(200).astype(str))
+    assert 0.6 < ind["bias_err"] / ind["bias_err_independent"] < 1.6

@@ -83,12 +83,14 @@ def report_markdown(results: Mapping[str, dict], meta: Mapping, plots: Mapping[s
         L.append(f"| {label} | " + " | ".join(fn(results[n]) for n in names) + " |")
 
     row("rows (failed)", lambda r: f"{r['summary']['n_rows']} ({r['summary']['n_failed']})")
-    row("pull mean ± err / σ / robust σ (all)", lambda r: f"{r['summary']['pull']['mean']:+.3f} ± {r['summary']['pull']['mean_err']:.3f} / {r['summary']['pull']['std']:.3f} / {r['summary']['pull']['robust']:.3f}")
+    row("pull mean ± err / σ ± err / robust σ (all)", lambda r: f"{r['summary']['pull']['mean']:+.3f} ± {r['summary']['pull']['mean_err']:.3f} / {r['summary']['pull']['std']:.3f} ± {_f(r['summary']['pull'].get('std_err'), '{:.3f}')} / {r['summary']['pull']['robust']:.3f}")
     row("pull mean / σ / robust σ (S/N ≥ 20)", lambda r: f"{r['summary']['pull_snr20']['mean']:+.3f} / {r['summary']['pull_snr20']['std']:.3f} / {r['summary']['pull_snr20']['robust']:.3f}")
     for band in sorted(results[names[0]]["summary"]["by_band"]):
-        row(f"{band}: bias S/N ≥ 20 [%]; pull mean / σ", lambda r, b=band: (
-            f"{100 * r['summary']['by_band'][b]['bias_snr20']['bias']:+.2f}; "
-            f"{r['summary']['by_band'][b]['pull']['mean']:+.2f} / {r['summary']['by_band'][b]['pull']['std']:.2f}")
+        row(f"{band}: bias S/N ≥ 20 [%]; pull mean / σ (errors: bootstrap over lightcurves)", lambda r, b=band: (
+            f"{100 * r['summary']['by_band'][b]['bias_snr20']['bias']:+.2f} ± "
+            f"{_f(100 * r['summary']['by_band'][b]['bias_snr20']['bias_err'], '{:.2f}')}; "
+            f"{r['summary']['by_band'][b]['pull']['mean']:+.2f} / {r['summary']['by_band'][b]['pull']['std']:.3f} ± "
+            f"{_f(r['summary']['by_band'][b]['pull'].get('std_err'), '{:.3f}')}")
             if b in r["summary"]["by_band"] else "–")
     row("zero-flux epochs: N, pull mean / σ, χ²/dof", lambda r: f"{r['summary']['zero_flux']['n']}, {r['summary']['zero_flux']['mean']:+.2f} / {r['summary']['zero_flux']['std']:.2f}, {_f(r['summary']['zero_flux'].get('chi2_dof'), '{:.2f}')}")
     row("zero-flux epochs: weighted mean flux [counts]", lambda r: f"{_f(r['summary']['zero_flux'].get('wmean_flux'), '{:+.1f}')} ± {_f(r['summary']['zero_flux'].get('wmean_err'), '{:.1f}')}")
