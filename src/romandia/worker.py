@@ -49,11 +49,13 @@ PRELOAD_FIRST = (
     "photutils.segmentation", "photutils.background", "snakemake.script", "snakemake.iocontainers",
     "snakemake.logging", "romandia.runner", "romandia.products", "romandia.steps.prepare",
 )
-#: ... and while it waits for jobs, one module at a time (a job forked before one is imported
-#: imports it itself): the other rules' imports and the lazy ones inside romandia (sfft in the
-#: subtraction, photutils.psf, pandas, matplotlib).
+#: ... and while it waits for jobs, one at a time (a job forked before one is loaded does it
+#: itself): galsim's Roman bandpasses (``module:function`` entries are called; thinning them
+#: costs every `prepare` and `photometry` job that draws a galsim PSF ≈ 0.6 s, and a forked job
+#: inherits the cached result), the other rules' imports and the lazy ones inside romandia
+#: (sfft in the subtraction, photutils.psf, pandas, matplotlib).
 PRELOAD_LATER = (
-    "scipy.fft", "scipy.interpolate", "scipy.signal", "scipy.optimize", "numba", "pyfftw",
+    "romandia.simulate.psf:bandpasses", "scipy.fft", "scipy.interpolate", "scipy.signal", "scipy.optimize", "numba", "pyfftw",
     "sfft.sfftcore.SFFTSubtract", "sfft.sfftcore.SFFTConfigure", "sfft.utils.SFFTSolutionReader",
     "romandia.steps.subtract", "pandas", "photutils.psf", "astropy.time", "astropy.table",
     "romandia.steps.photometry", "pyarrow.parquet", "matplotlib.figure",
@@ -186,8 +188,12 @@ def serve(path: str, *, parent_pid: int | None = None) -> None:
 
 
 def _preload(name: str) -> None:
+    """Import module ``name``; ``module:function`` also calls the function (a cache to warm)."""
+    module, _, func = name.partition(":")
     try:
-        importlib.import_module(name)
+        mod = importlib.import_module(module)
+        if func:
+            getattr(mod, func)()
     except Exception as err:  # an optional package: the job imports (or lacks) it itself
         log.info("not preloaded: %s (%s)", name, err)
 
