@@ -101,6 +101,8 @@ def _bias(ratio, groups=None) -> dict:
 
 def _bootstrap_std_err(pulls, groups) -> float:
     """Error of the pulls' standard deviation from a bootstrap over lightcurves (``groups``)."""
+    if groups is None:
+        return math.nan
     p = np.asarray(pulls, dtype=float)
     ok = np.isfinite(p)
     labels, inv = np.unique(np.asarray(groups)[ok], return_inverse=True)
@@ -114,7 +116,10 @@ def _bootstrap_std_err(pulls, groups) -> float:
 
 
 def _lc(df: pd.DataFrame):
-    """The lightcurve label of each row (``oid_band``), for :func:`_bias`."""
+    """The lightcurve label of each row (``oid_band``), for :func:`_bias`; None for rows that
+    do not say (then the errors are the independent-epoch ones)."""
+    if "oid" not in df or "band" not in df:
+        return None
     return (df["oid"].astype(str) + "_" + df["band"].astype(str)).to_numpy()
 
 
