@@ -15,11 +15,11 @@ from romandia.steps import calibrate, photometry
 def main(log):
     sm = snakemake  # noqa: F821
     p = sm.params
-    with products.Batch(sm.input.diff) as diff, products.Batch(sm.input.prepared) as psf:
+    with products.Batch(sm.input.diff) as diff, products.Batch(sm.input.prepared) as prepared:
         cals = calibrate.calibrate_batch(diff, sorted({r["template"] for r in p.rows}), p.catalog,
                                          exclude_radec=p.exclude, cfg=p.calibration, phot=p.phot,
                                          psf_cfg=p.psf, log=log)
-        rows, stamps = photometry.measure_science(diff, psf, p.rows, cals, phot=p.phot,
+        rows, stamps = photometry.measure_science(diff, prepared, p.rows, cals, phot=p.phot,
                                                   resample_kernel=p.resample_kernel,
                                                   apply_calibration=bool(p.calibration["apply"]),
                                                   dq_ignore=p.dq["ignore"], log=log)

@@ -150,7 +150,7 @@ def measure_science(diff: products.Batch, psf: products.Batch, rows: list[Mappin
     diff : romandia.products.Batch
         The science image's difference product (members = template keys).
     psf : romandia.products.Batch
-        The science image's PSF product (members = object ids).
+        The science image's prepared product (its PSF members = object ids).
     rows : list of mapping
         One per (object, template): ``oid``, ``ra``, ``dec``, ``template`` (key) and ``meta``
         (the lightcurve columns known from the plan: names, ids, SCAs, band).
