@@ -51,8 +51,8 @@ PRELOAD_FIRST = (
 )
 #: ... and while it waits for jobs, one at a time (a job forked before one is loaded does it
 #: itself): galsim's Roman bandpasses (``module:function`` entries are called; thinning them
-#: costs every `prepare` and `photometry` job that draws a galsim PSF ≈ 0.6 s, and a forked job
-#: inherits the cached result), the other rules' imports and the lazy ones inside romandia
+#: costs every `prepare` and `photometry` job that draws a galsim PSF 0.3-0.4 s,
+#: bench/worker_warmup.py; a forked job inherits the cached result), the other rules' imports and the lazy ones inside romandia
 #: (sfft in the subtraction, photutils.psf, pandas, matplotlib).
 PRELOAD_LATER = (
     "romandia.simulate.psf:bandpasses", "scipy.fft", "scipy.interpolate", "scipy.signal", "scipy.optimize", "numba", "pyfftw",

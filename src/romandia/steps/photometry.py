@@ -139,7 +139,7 @@ def measure_object(st: Mapping, member: Mapping, psf_sci: np.ndarray, ra: float,
     return res, meta
 
 
-def measure_science(diff: products.Batch, psf: products.Batch, rows: list[Mapping], calibrations: Mapping, *,
+def measure_science(diff: products.Batch, prepared: products.Batch, rows: list[Mapping], calibrations: Mapping, *,
                     phot: Mapping, resample_kernel: str, apply_calibration: bool,
                     dq_ignore: Iterable = DEFAULT_IGNORE,
                     log: logging.Logger | None = None) -> tuple[list[dict], dict]:
@@ -149,7 +149,7 @@ def measure_science(diff: products.Batch, psf: products.Batch, rows: list[Mappin
     ----------
     diff : romandia.products.Batch
         The science image's difference product (members = template keys).
-    psf : romandia.products.Batch
+    prepared : romandia.products.Batch
         The science image's prepared product (its PSF members = object ids).
     rows : list of mapping
         One per (object, template): ``oid``, ``ra``, ``dec``, ``template`` (key) and ``meta``
@@ -183,7 +183,7 @@ def measure_science(diff: products.Batch, psf: products.Batch, rows: list[Mappin
             if t not in members:
                 members[t] = diff.member(t, products.DIFFERENCE_HDUS + products.DIFFERENCE_CARRIED)
             member = members[t]
-            psf_sci = psf.member(oid, ["ATPOS"])["ATPOS"][0]
+            psf_sci = prepared.member(oid, ["ATPOS"])["ATPOS"][0]
             if shared is None:
                 shared = diff.shared(products.DIFFERENCE_SHARED)
             st = cut_stamps({**shared, **member}, meta["ra"], meta["dec"], int(phot["stamp_size"]))

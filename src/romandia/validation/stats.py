@@ -71,48 +71,44 @@ def pull_stats(pulls) -> dict:
 N_BOOTSTRAP = 1000
 
 
-def _bias(ratio, groups=None) -> dict:
-    """Median of ``ratio - 1`` and its error: the standard deviation of the median over
-    :data:`N_BOOTSTRAP` resamples of whole lightcurves (``groups``: a label per row, e.g.
-    ``"{oid}_{band}"``), which keeps the correlation of epochs that share a template; without
-    ``groups`` or with fewer than 3 lightcurves, the independent-epoch error."""
-    r = np.asarray(ratio, dtype=float)
-    ok = np.isfinite(r)
-    r = r[ok] - 1.0
-    n = int(r.size)
-    if n == 0:
-        return {"n": 0, "bias": math.nan, "bias_err": math.nan, "bias_err_independent": math.nan,
-                "n_lightcurves": 0}
-    indep = 1.2533141373155 * robust_sigma(r) / math.sqrt(n)
-    out = {"n": n, "bias": float(np.median(r)), "bias_err": indep, "bias_err_independent": indep,
-           "n_lightcurves": 0}
-    if groups is not None:
-        g = np.asarray(groups)[ok]
-        labels, inv = np.unique(g, return_inverse=True)
-        out["n_lightcurves"] = int(labels.size)
-        if labels.size >= 3:
-            rng = np.random.default_rng(0)
-            members = [r[inv == k] for k in range(labels.size)]
-            meds = [np.median(np.concatenate([members[k] for k in rng.integers(0, labels.size, labels.size)]))
-                    for _ in range(N_BOOTSTRAP)]
-            out["bias_err"] = float(np.std(meds, ddof=1))
-    return out
-
-
-def _bootstrap_std_err(pulls, groups) -> float:
-    """Error of the pulls' standard deviation from a bootstrap over lightcurves (``groups``)."""
+def _bootstrap_err(values, groups, statistic) -> float:
+    """Standard deviation of ``statistic`` over :data:`N_BOOTSTRAP` resamples of whole
+    lightcurves (``groups``: a label per value, e.g. ``"{oid}_{band}"``), which keeps the
+    correlation of epochs that share a template; NaN without ``groups`` or with fewer than 3
+    lightcurves.  Non-finite values are left out."""
     if groups is None:
         return math.nan
-    p = np.asarray(pulls, dtype=float)
-    ok = np.isfinite(p)
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v)
     labels, inv = np.unique(np.asarray(groups)[ok], return_inverse=True)
     if labels.size < 3:
         return math.nan
-    members = [p[ok][inv == k] for k in range(labels.size)]
+    members = [v[ok][inv == k] for k in range(labels.size)]
     rng = np.random.default_rng(0)
-    sds = [np.std(np.concatenate([members[k] for k in rng.integers(0, labels.size, labels.size)]), ddof=1)
-           for _ in range(N_BOOTSTRAP)]
-    return float(np.std(sds, ddof=1))
+    stats = [statistic(np.concatenate([members[k] for k in rng.integers(0, labels.size, labels.size)]))
+             for _ in range(N_BOOTSTRAP)]
+    return float(np.std(stats, ddof=1))
+
+
+def _bias(ratio, groups=None) -> dict:
+    """Median of ``ratio - 1`` and its error: :func:`_bootstrap_err` over lightcurves
+    (``groups``), or the independent-epoch error where that is NaN."""
+    r = np.asarray(ratio, dtype=float)
+    ok = np.isfinite(r)
+    n = int(ok.sum())
+    n_lc = 0 if groups is None else int(np.unique(np.asarray(groups)[ok]).size)
+    if n == 0:
+        return {"n": 0, "bias": math.nan, "bias_err": math.nan, "bias_err_independent": math.nan,
+                "n_lightcurves": 0}
+    indep = 1.2533141373155 * robust_sigma(r[ok] - 1.0) / math.sqrt(n)
+    boot = _bootstrap_err(r - 1.0, groups, np.median)
+    return {"n": n, "bias": float(np.median(r[ok] - 1.0)), "bias_err": indep if math.isnan(boot) else boot,
+            "bias_err_independent": indep, "n_lightcurves": n_lc}
+
+
+def _std_err(pulls, groups) -> float:
+    """Error of the pulls' standard deviation (:func:`_bootstrap_err`)."""
+    return _bootstrap_err(pulls, groups, lambda a: np.std(a, ddof=1))
 
 
 def _lc(df: pd.DataFrame):
@@ -147,13 +143,13 @@ def summarize(df: pd.DataFrame, chi2_scaled: bool = True) -> dict:
     s: dict = {"n_rows": int(len(df)), "n_failed": int(len(df) - len(ok)),
                "failed_fraction": float((len(df) - len(ok)) / len(df)) if len(df) else math.nan,
                "failures": sorted(set(df.loc[~df["success"].astype(bool), "failure_reason"]))}
-    s["pull"] = dict(pull_stats(ok["pull"]), std_err=_bootstrap_std_err(ok["pull"], _lc(ok)))
+    s["pull"] = dict(pull_stats(ok["pull"]), std_err=_std_err(ok["pull"], _lc(ok)))
     s["pull_snr20"] = pull_stats(ok.loc[ok["snr"] >= 20, "pull"])
     hi = ok[ok["snr"] >= 20]
     s["bias_snr20"] = _bias(hi["ratio"], _lc(hi))
     s["by_snr"] = binned_stats(ok, "snr", SNR_BINS)
     s["by_host"] = binned_stats(ok, "host_sb", SB_BINS)
-    s["by_band"] = {b: {"pull": dict(pull_stats(g["pull"]), std_err=_bootstrap_std_err(g["pull"], _lc(g))),
+    s["by_band"] = {b: {"pull": dict(pull_stats(g["pull"]), std_err=_std_err(g["pull"], _lc(g))),
                         "bias_snr20": _bias(g.loc[g["snr"] >= 20, "ratio"], _lc(g[g["snr"] >= 20]))}
                     for b, g in ok.groupby("band")}
     zero = ok[ok["flux_true"] == 0]
