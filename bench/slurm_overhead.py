@@ -6,6 +6,8 @@ Runs N trivial jobs (tests/slurm/mini, rule `quick`) four ways and prints a tabl
   local           snakemake --cores 2 (no SLURM): the floor
   slurm           profiles/slurm + tests/slurm/profile: one SLURM job per Snakemake job
   slurm group     the same N jobs in one group: one SLURM job, N srun steps
+  allocation      the same N jobs run by one Snakemake with the local executor inside one
+                  GPU allocation (sbatch --gpus=1; profiles/slurm/README.md, "One allocation")
 and, from sacct and the snakemake log, where the time goes (submission spacing, queue wait,
 in-job time, detection lag after the job ended).
 
@@ -85,6 +87,19 @@ def snakemake_run(workdir: Path, n: int, extra: list[str], env) -> h.Run:
     return run
 
 
+def allocation_run(workdir: Path, n: int, env) -> dict[str, float]:
+    """The N jobs inside one GPU allocation: one Snakemake with the local executor
+    (profiles/local) started by sbatch, as profiles/slurm/README.md ("One allocation") says."""
+    run = h.run_in_allocation(["quick_all", "--snakefile", str(h.MINI), "--directory", str(workdir),
+                               "--profile", str(h.LOCAL_PROFILE), "--cores", "2", "--config", f"njobs={n}"],
+                              cwd=workdir, env=env)
+    if run.returncode != 0:
+        sys.exit(f"allocation job {run.job_id} ended {run.state}:\n{run.tail()}")
+    row = sacct_times([run.job_id])[run.job_id]
+    return {"wall": run.seconds, "queue": row["start"] - row["submit"], "in_job": row["end"] - row["start"],
+            "snakemake_elapsed": h.snakemake_elapsed(run.output)}
+
+
 def detection_times(output: str) -> dict[str, float]:
     """snakemake job id -> time its completion was noticed (the [date] line before Finished)."""
     stamp, seen = None, {}
@@ -158,6 +173,10 @@ def main() -> None:
         rows.append((f"snakemake slurm, 1 group of {n}", g["slurm_jobs"], gr.seconds, g["queue"],
                      g["in_job"], g["detect_lag"]))
 
+        (tmp / "allocation").mkdir()
+        al = allocation_run(tmp / "allocation", n, env)
+        rows.append(("allocation, local executor", 1, al["wall"], al["queue"], al["in_job"], float("nan")))
+
     print(f"\n{n} trivial jobs; local SLURM ({h.REPO.name} harness), status init "
           f"{a.init or 'overlay'} s; times in seconds\n")
     print(f"{'mode':34} {'SLURM jobs':>10} {'wall':>7} {'/job':>6} {'queue':>6} {'in-job':>7} {'detect':>7}")
@@ -172,6 +191,11 @@ def main() -> None:
     print(f"in-allocation cost per group member (srun step + in-job snakemake): {per_member:.2f} s")
     overhead = per_member / a.templates  # one `subtract` member per science image
     print(f"per-pair overhead in a GPU group job, {a.templates} template(s) per science image: {overhead:.2f} s")
+    al_member = al["in_job"] / n
+    print(f"in-allocation cost per job with the local executor (one Snakemake for all; its start-up "
+          f"included): {al_member:.2f} s; Snakemake's elapsed {al['snakemake_elapsed']:.1f} s for {n} jobs")
+    print(f"per-pair overhead in one GPU allocation, {a.templates} template(s) per science image: "
+          f"{al_member / a.templates:.2f} s (plus a script job's own start-up: docs/benchmarks.md)")
     if a.pair_seconds is not None:
         per_pair = a.pair_seconds + overhead
         budget = a.walltime_min * 60 * 0.9  # keep 10% margin

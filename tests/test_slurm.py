@@ -7,13 +7,15 @@ ROMANDIA_SLURM_ACCOUNT=m0000. Each snakemake run is bounded (SIGINT on timeout, 
 
 Most of the wall time is the plugin's own pacing (5 s before every sbatch, status checks at
 growing intervals), not CPU, so the three scenarios -- the test preset end to end (plus the
-same run locally), a job failing once under --retries, and a scancel mid-run followed by a
-rerun -- run concurrently in one module fixture; the tests then check their records.
+same run locally and inside one GPU allocation), a job failing once under --retries, and a
+scancel mid-run followed by a rerun -- run concurrently in one module fixture; the tests then
+check their records.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -93,10 +95,12 @@ def scancel_scenario(work: Path, env) -> dict:
 
 
 def demo_scenario(root: Path, env) -> dict:
-    """The simulator's `test` preset through the real Snakefile twice, concurrently: locally
-    (profiles/local) and through SLURM (profiles/slurm + overlay, --verbose), then a dry run.
-    backend=auto makes subtract ask for a GPU (the fake GRES) and compute on the CPU
-    when CuPy is absent, as the local run does."""
+    """The simulator's `test` preset through the real Snakefile three times, concurrently:
+    locally (profiles/local), through SLURM (profiles/slurm + overlay, --verbose), and inside
+    one GPU allocation (sbatch running Snakemake with profiles/local, as
+    profiles/slurm/README.md "One allocation" says); then a dry run. backend=auto makes subtract
+    ask for a GPU (the fake GRES) and compute on the CPU when CuPy is absent, as the local run
+    does."""
     from romandia.simulate import simulate
 
     sims = root / "sims"
@@ -116,10 +120,17 @@ def demo_scenario(root: Path, env) -> dict:
         return h.run_snakemake([*common, "--directory", str(work), *args], cwd=work, env=env,
                                timeout=420)
 
-    with ThreadPoolExecutor(2) as pool:
+    def in_allocation() -> h.AllocationRun:
+        work = root / "allocation"
+        work.mkdir(exist_ok=True)
+        return h.run_in_allocation([*common, "--directory", str(work), "--profile", str(h.LOCAL_PROFILE),
+                                    "--cores", "2"], cwd=work, env=env, timeout=420)
+
+    with ThreadPoolExecutor(3) as pool:
         local = pool.submit(run, "local", "--profile", str(h.LOCAL_PROFILE))
         slurm = pool.submit(run, "slurm", *PROFILES, "--verbose")
-        runs = {"local": local.result(), "slurm": slurm.result()}
+        allocation = pool.submit(in_allocation)
+        runs = {"local": local.result(), "slurm": slurm.result(), "allocation": allocation.result()}
     again = run("slurm", *PROFILES, "-n")
     return {"root": root, "runs": runs, "again": again, "objects": objects}
 
@@ -194,6 +205,24 @@ def test_slurm_run_matches_local_run(demo):
     assert "Nothing to be done" in demo["again"].output, demo["again"].tail()
     # the plugin's efficiency report (sacct) was written next to the SLURM logs
     assert list((slurm_dir / "logs" / "slurm").glob("efficiency_report_*.csv"))
+
+
+def test_whole_workflow_in_one_gpu_allocation(demo):
+    """profiles/slurm/README.md "One allocation": one sbatch job with a GPU runs Snakemake with
+    the local executor; every rule runs inside it (no further sbatch), the import-sharing worker
+    serves its CPU jobs, and the lightcurves equal the local run's byte for byte."""
+    run, alloc = demo["runs"]["allocation"], demo["root"] / "allocation"
+    assert run.state == "COMPLETED", run.tail(80)
+    files = lightcurve_files(alloc)
+    assert files and files == lightcurve_files(demo["root"] / "local")
+    for f in files:
+        if f.suffix == ".csv":
+            assert (alloc / f).read_bytes() == (demo["root"] / "local" / f).read_bytes(), f
+    assert "sbatch call" not in run.output and "submitted with SLURM jobid" not in run.output
+    row = h.sacct([run.job_id])[0]
+    assert "gres/gpu=1" in row["AllocTRES"], row
+    served = re.findall(r"served (\d+) job\(s\)", (alloc / "logs" / "worker.log").read_text())
+    assert served and int(served[-1]) > 0, "the worker served no job inside the allocation"
 
 
 def test_sbatch_lines_carry_perlmutter_settings(demo):

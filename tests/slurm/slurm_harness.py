@@ -233,3 +233,62 @@ def squeue_jobs(name: str) -> list[dict[str, str]]:
         capture_output=True, text=True, timeout=15,
     ).stdout
     return [dict(zip(("JobID", "State", "Comment"), ln.split("|"), strict=False)) for ln in out.splitlines()]
+
+
+# --------------------------------------------------------------------------- one allocation
+@dataclass
+class AllocationRun(Run):
+    """A Snakemake run inside one sbatch allocation: its output is the allocation's log."""
+
+    job_id: str = ""
+    state: str = ""
+    in_job: float = float("nan")  # the allocation's elapsed seconds (sacct, 1-s resolution)
+
+
+#: Snakemake's "Elapsed time: H:MM:SS.ffffff" at the end of a run.
+_ELAPSED = re.compile(r"Elapsed time: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+
+
+def snakemake_elapsed(output: str) -> float:
+    m = _ELAPSED.search(output)
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else float("nan")
+
+
+def run_in_allocation(
+    args: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    sbatch_flags: list[str] | None = None,
+    timeout: float = 420,
+) -> AllocationRun:
+    """``sbatch [FLAGS] --wrap "python -m snakemake ARGS"`` from CWD, as a user runs the whole
+    workflow inside one allocation (profiles/slurm/README.md, "One allocation"); waits until
+    SLURM says the job ended (scancel on timeout). Default flags: one GPU on the harness's GPU
+    account, 2 CPUs, 2 GB, 5 min."""
+    flags = sbatch_flags or ["-A", f"{ACCOUNT}_g", "-C", "gpu", "--qos=shared", "--gpus=1",
+                             "-c", "2", "--mem", "2000", "-t", "5"]
+    log = cwd / f"allocation-{int(time.time() * 1000)}.log"
+    cmd = ["sbatch", "--parsable", *flags, "-o", str(log), "--wrap",
+           shlex.join([*SNAKEMAKE, *args])]
+    t0 = time.monotonic()
+    job_id = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=True,
+                            timeout=30).stdout.strip().split(";")[0]
+
+    def ended():
+        rows = sacct([job_id])
+        return rows[0] if rows and rows[0]["State"] not in ("PENDING", "RUNNING", "COMPLETING") else None
+
+    try:
+        row = wait_for(ended, timeout=timeout, interval=0.5, what=f"allocation job {job_id}")
+    except TimeoutError:
+        subprocess.run(["scancel", job_id], capture_output=True, timeout=30)
+        return AllocationRun(cmd, 124, log.read_text() if log.exists() else "", time.monotonic() - t0,
+                             timed_out=True, job_id=job_id)
+    seconds = time.monotonic() - t0
+    times = subprocess.run(["sacct", "-X", "-n", "--parsable2", "-j", job_id, "-o", "ElapsedRaw"],
+                           capture_output=True, text=True, timeout=30).stdout.split()
+    output = log.read_text() if log.exists() else ""
+    rc = 0 if row["State"] == "COMPLETED" else int(row["ExitCode"].split(":")[0] or 1) or 1
+    return AllocationRun(cmd, rc, output, seconds, job_id=job_id, state=row["State"],
+                         in_job=float(times[0]) if times else float("nan"))

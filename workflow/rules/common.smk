@@ -3,6 +3,7 @@ import os
 import sys
 from pathlib import Path
 
+from snakemake.common import overwrite_function_params
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -53,11 +54,13 @@ wildcard_constraints:
 
 
 def input_function(func):
-    """Give an input or params function its signature once: Snakemake inspects the signature
+    """Give an input or params function its parameters once: Snakemake looks them up twice
     at every call (``inspect.signature``, ≈ 40 % of a call's cost, tens of thousands of calls
-    on a large plan) and reads a precomputed ``__signature__`` instead (docs/benchmarks.md).
+    on a large plan) unless they were registered with its own
+    ``snakemake.common.overwrite_function_params`` (as its ``subpath`` helper does), which
+    it then reads without inspecting (docs/benchmarks.md).
     """
-    func.__signature__ = inspect.signature(func)
+    overwrite_function_params(func, inspect.signature(func).parameters)
     return func
 
 
