@@ -286,9 +286,14 @@ def run_in_allocation(
         return AllocationRun(cmd, 124, log.read_text() if log.exists() else "", time.monotonic() - t0,
                              timed_out=True, job_id=job_id)
     seconds = time.monotonic() - t0
-    times = subprocess.run(["sacct", "-X", "-n", "--parsable2", "-j", job_id, "-o", "ElapsedRaw"],
-                           capture_output=True, text=True, timeout=30).stdout.split()
     output = log.read_text() if log.exists() else ""
     rc = 0 if row["State"] == "COMPLETED" else int(row["ExitCode"].split(":")[0] or 1) or 1
     return AllocationRun(cmd, rc, output, seconds, job_id=job_id, state=row["State"],
-                         in_job=float(times[0]) if times else float("nan"))
+                         in_job=sacct_elapsed(job_id))
+
+
+def sacct_elapsed(job_id: str) -> float:
+    """A job's elapsed seconds from start to end (sacct ``ElapsedRaw``: whole seconds)."""
+    out = subprocess.run(["sacct", "-X", "-n", "--parsable2", "-j", job_id, "-o", "ElapsedRaw"],
+                         capture_output=True, text=True, timeout=30).stdout.split()
+    return float(out[0]) if out else float("nan")
