@@ -4,7 +4,7 @@ start it first).
 
 `make bench-slurm` (bench/slurm_overhead.py) times trivial shell jobs; a real member also starts
 Python and imports the rule's libraries. This runs the demo (data/demo, simulated there first
-when missing; 8 science images, one template each) three ways:
+when missing; 8 science images, one template each) four ways:
 
   group               profiles/slurm + tests/slurm/profile, backend auto (subtract asks for the
                       harness's fake GPU and computes on the CPU), all 8 `subtract` jobs in one
@@ -13,6 +13,8 @@ when missing; 8 science images, one template each) three ways:
                       Snakemake spread over its members)
   allocation          the whole demo in one `sbatch --gpus=1` job running Snakemake with
                       profiles/local, backend auto (the GPU rule starts its own Python)
+  allocation, worker_gpu  the same with config worker_gpu on: the worker forks the GPU rule's
+                      jobs too (here computed on the CPU: CUDA's own start-up is not in it)
   allocation, cpu     the same with backend cpu (no GPU asked: the worker runs `subtract` too)
 
 and prints, per mode, the mean wall time of a `subtract` job, its work (`done in X s` in the
@@ -89,12 +91,13 @@ def group_mode(root: Path, env) -> dict:
     return {"jobs": len(work_s), "wall": elapsed / len(work_s), "work": statistics.mean(work_s)}
 
 
-def allocation_mode(root: Path, env, backend: str) -> dict:
-    work = root / f"allocation_{backend}"
+def allocation_mode(root: Path, env, backend: str, worker_gpu: bool = False) -> dict:
+    work = root / f"allocation_{backend}{'_worker_gpu' if worker_gpu else ''}"
     work.mkdir()
     cfg = demo_config(root, backend)
     run = h.run_in_allocation(["--snakefile", str(h.REPO / "Snakefile"), "--configfile", str(cfg),
-                               "--directory", str(work), "--profile", str(h.LOCAL_PROFILE), "--cores", "2"],
+                               "--directory", str(work), "--profile", str(h.LOCAL_PROFILE), "--cores", "2",
+                               "--config", f"worker_gpu={worker_gpu}"],
                               cwd=work, env=env, timeout=900)
     if run.returncode != 0:
         sys.exit(f"allocation run ({backend}) failed:\n{run.tail(80)}")
@@ -116,6 +119,7 @@ def main() -> None:
         root.mkdir(parents=True, exist_ok=True)
         rows = [("GPU group job (profiles/slurm)", group_mode(root, env)),
                 ("one GPU allocation, backend auto", allocation_mode(root, env, "auto")),
+                ("one GPU allocation, backend auto, worker_gpu on", allocation_mode(root, env, "auto", True)),
                 ("one GPU allocation, backend cpu", allocation_mode(root, env, "cpu"))]
     print("\n`subtract` of the demo (8 science images x 1 template), local SLURM; seconds per job\n")
     print("| mode | jobs | wall per job | work per job | overhead per job = per pair at 1 template |")

@@ -60,3 +60,56 @@ def test_cupy_difference_equals_numpy(size):
         scale = sigma if k != "VAR" else float(np.nanmedian(b))
         assert np.nanmax(np.abs(a - b)) <= 1e-3 * scale, (k, np.nanmax(np.abs(a - b)) / scale)
     assert got["DIFF"][1]["FLUXSCL"] == pytest.approx(ref["DIFF"][1]["FLUXSCL"], rel=1e-9)
+
+
+GPU_JOB = '''
+import os, sys, time
+from types import SimpleNamespace
+t0 = time.perf_counter()
+from romandia.worker import delegate
+delegate(SimpleNamespace(threads=1, resources=SimpleNamespace(gpu=1)))
+import numpy as np
+import cupy as cp
+sys.path.insert(0, os.environ["TEST_DIR"])
+from test_gpu import _difference
+from romandia import synthetic
+pair = synthetic.sky_pair(256, seed=5)
+ref, got = _difference(pair), _difference(pair, cp)
+err = float(np.nanmax(np.abs(got["DIFF"][0] - ref["DIFF"][0])) / np.nanstd(ref["DIFF"][0]))
+print(f"pid={os.getpid()} err={err:.2e} seconds={time.perf_counter() - t0:.2f}", flush=True)
+sys.exit(0 if err <= 1e-3 else 1)
+'''
+
+
+@pytest.mark.gpu
+def test_worker_forks_gpu_jobs_that_initialise_cuda_themselves(tmp_path):
+    """Config worker_gpu: the worker (which never imports CuPy) forks GPU jobs; each forked job
+    initialises CUDA itself and gives the same difference as NumPy, three in a row."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from romandia import worker
+
+    cp = pytest.importorskip("cupy")
+    if cp.cuda.runtime.getDeviceCount() < 1:
+        pytest.skip("no CUDA device")
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ, TEST_DIR=str(here),
+               PYTHONPATH=os.pathsep.join([str(here.parent / "src"), os.environ.get("PYTHONPATH", "")]))
+    proc, path = worker.start(str(tmp_path / "worker.log"), env=env)
+    env.update({worker.ENV_SOCKET: path, worker.ENV_PID: str(proc.pid), worker.ENV_GPU: "1"})
+    (tmp_path / "job.py").write_text(GPU_JOB)
+    try:
+        for _ in range(3):
+            client = subprocess.Popen([sys.executable, str(tmp_path / "job.py")], env=env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, err = client.communicate(timeout=300)
+            assert client.returncode == 0, out + err
+            fields = dict(w.split("=", 1) for w in out.split())
+            assert int(fields["pid"]) not in (proc.pid, client.pid)  # forked by the worker
+            print(out.strip())
+    finally:
+        worker.stop(proc, path)
+    assert "CUDA is initialised in the worker" not in (tmp_path / "worker.log").read_text()

@@ -124,7 +124,8 @@ def demo_scenario(root: Path, env) -> dict:
         work = root / "allocation"
         work.mkdir(exist_ok=True)
         return h.run_in_allocation([*common, "--directory", str(work), "--profile", str(h.LOCAL_PROFILE),
-                                    "--cores", "2"], cwd=work, env=env, timeout=420)
+                                    "--cores", "2", "--config", "worker_gpu=True"], cwd=work, env=env,
+                                   timeout=420)
 
     with ThreadPoolExecutor(3) as pool:
         local = pool.submit(run, "local", "--profile", str(h.LOCAL_PROFILE))
@@ -210,7 +211,8 @@ def test_slurm_run_matches_local_run(demo):
 def test_whole_workflow_in_one_gpu_allocation(demo):
     """profiles/slurm/README.md "One allocation": one sbatch job with a GPU runs Snakemake with
     the local executor; every rule runs inside it (no further sbatch), the import-sharing worker
-    serves its CPU jobs, and the lightcurves equal the local run's byte for byte."""
+    serves its jobs -- with worker_gpu on, the GPU rule's too (the fake GPU; computed on the
+    CPU) -- and the lightcurves equal the local run's byte for byte."""
     run, alloc = demo["runs"]["allocation"], demo["root"] / "allocation"
     assert run.state == "COMPLETED", run.tail(80)
     files = lightcurve_files(alloc)
@@ -221,8 +223,15 @@ def test_whole_workflow_in_one_gpu_allocation(demo):
     assert "sbatch call" not in run.output and "submitted with SLURM jobid" not in run.output
     row = h.sacct([run.job_id])[0]
     assert "gres/gpu=1" in row["AllocTRES"], row
-    served = re.findall(r"served (\d+) job\(s\)", (alloc / "logs" / "worker.log").read_text())
-    assert served and int(served[-1]) > 0, "the worker served no job inside the allocation"
+
+    def served(work: Path) -> int:
+        counts = re.findall(r"served (\d+) job\(s\)", (work / "logs" / "worker.log").read_text())
+        assert counts, f"no worker in {work}"
+        return int(counts[-1])
+
+    # the local run (worker_gpu off) started its GPU jobs itself; the allocation forked them too
+    n_gpu_jobs = len(list((alloc / "benchmarks" / "subtract").rglob("*.tsv")))
+    assert n_gpu_jobs > 0 and served(alloc) - served(demo["root"] / "local") == n_gpu_jobs
 
 
 def test_sbatch_lines_carry_perlmutter_settings(demo):

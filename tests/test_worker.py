@@ -89,6 +89,42 @@ def test_multithreaded_or_gpu_job_and_no_worker_run_in_place(running, tmp_path):
         assert int(_field(res.stdout, "pid")) == res.pid  # ran in the client itself
 
 
+def test_gpu_job_is_forked_only_when_worker_gpu_is_on(running):
+    tmp, env, proc, _ = running
+    res = _job(tmp, env, "0", JOB_GPU="1", **{worker.ENV_GPU: "1"})
+    assert res.returncode == 0, res.stderr
+    assert int(_field(res.stdout, "pid")) not in (proc.pid, res.pid)  # forked by the worker
+    res = _job(tmp, env, "0", JOB_GPU="1")  # worker_gpu off (the default): runs in place
+    assert int(_field(res.stdout, "pid")) == res.pid
+
+
+def test_worker_with_cuda_initialised_refuses_gpu_jobs(tmp_path):
+    """CUDA cannot be used in a child forked after the parent initialised it: a worker that
+    holds a CUDA device file open (here a stand-in file under a test prefix, opened at its
+    start by ``sitecustomize``) hands GPU jobs back; they run in their own process with their
+    status and output intact, while CPU jobs are still forked."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    device = tmp_path / "nvidiactl"
+    device.write_text("")
+    (fake / "sitecustomize.py").write_text(f"_held = open({str(device)!r})  # as cuInit holds /dev/nvidiactl\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(fake), SRC, os.environ.get("PYTHONPATH", "")]),
+               ROMANDIA_WORKER_CUDA_DEVICES=str(tmp_path / "nvidia"))
+    proc, path = worker.start(str(tmp_path / "worker.log"), env=env)
+    try:
+        env.update({worker.ENV_SOCKET: path, worker.ENV_PID: str(proc.pid), worker.ENV_GPU: "1"})
+        (tmp_path / "job.py").write_text(JOB)
+        res = _job(tmp_path, env, "3", JOB_GPU="1")
+        assert res.returncode == 3, res.stderr
+        assert int(_field(res.stdout, "pid")) == res.pid  # refused: ran in the client
+        assert res.stdout.count("pid=") == 1 and res.stderr.count("to stderr") == 1
+        res = _job(tmp_path, env, "0")
+        assert int(_field(res.stdout, "pid")) not in (proc.pid, res.pid)  # CPU jobs still forked
+    finally:
+        worker.stop(proc, path)
+    assert "CUDA is initialised in the worker" in (tmp_path / "worker.log").read_text()
+
+
 def test_killed_client_kills_its_job(running, tmp_path):
     tmp, env, _, _ = running
     pidfile = tmp_path / "pid"

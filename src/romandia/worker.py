@@ -10,7 +10,8 @@ script's stdin/stdout/stderr, working directory, environment and arguments and r
 same script file (Snakemake's preamble included) from the top.  So every job still runs in its
 own process, with its own memory, exit status and failure isolation; only the imports are
 shared (copy-on-write).  Without a worker (cluster jobs, ``--config worker=false``, a job with
-more than one thread, any connection problem) the script simply goes on in its own process.
+more than one thread, a GPU job unless ``worker_gpu`` is on, any connection problem) the script
+simply goes on in its own process.
 
 Why a hand-written fork server and not ``multiprocessing``'s ``forkserver``: that one serves a
 Python parent that is itself the client; here the clients are separate programs that Snakemake
@@ -41,6 +42,16 @@ import traceback
 #: Environment variables naming the worker's socket and process id (set by the workflow).
 ENV_SOCKET = "ROMANDIA_WORKER"
 ENV_PID = "ROMANDIA_WORKER_PID"
+#: "1" (config ``worker_gpu``): jobs that hold a GPU are handed to the worker too.  CUDA
+#: cannot be used in a child forked after its parent initialised CUDA; the worker itself never
+#: calls CUDA (sfft's package imports CuPy when installed, its solver uses it only inside its
+#: functions), so each forked GPU job initialises CUDA itself, as a fresh process would.  A
+#: worker in which CUDA is initialised anyway (:func:`cuda_initialised`) refuses GPU jobs,
+#: which then run in their own process.  Not yet run on a GPU (tests/test_gpu.py checks it).
+ENV_GPU = "ROMANDIA_WORKER_GPU"
+#: Path prefix of the device files a process holds open once CUDA is initialised in it (the
+#: NVIDIA driver's /dev/nvidiactl, /dev/nvidia0, /dev/nvidia-uvm ...); tests point it elsewhere.
+CUDA_DEVICE_FILES = os.environ.get("ROMANDIA_WORKER_CUDA_DEVICES", "/dev/nvidia")
 #: Seconds a job waits for a starting worker to finish its imports before running on its own.
 WAIT_S = 60.0
 #: What the worker imports before it serves: what ``prepare``, the workflow's first jobs, needs.
@@ -67,6 +78,8 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NU
 
 _HEADER = struct.Struct("!Q")
 _STATUS = struct.Struct("!i")
+#: The status a worker's child sends instead of running a GPU job it cannot fork safely.
+_REFUSED = -(2**31)
 #: True inside a job forked by the worker, so that the script's own delegate() call goes on.
 _in_worker = False
 
@@ -79,19 +92,20 @@ def delegate(snakemake) -> None:
 
     Returns (and the script goes on in its own process) when no worker is configured
     (``$ROMANDIA_WORKER`` unset), inside the worker's job process itself, for jobs with more
-    than one thread, for jobs that hold a GPU (CUDA must be initialised in a process of its
-    own, and this path has not been run on a GPU), or when the worker cannot be reached
-    within :data:`WAIT_S` seconds.
+    than one thread, for jobs that hold a GPU unless ``$ROMANDIA_WORKER_GPU`` is "1"
+    (:data:`ENV_GPU`; a worker holding a CUDA library refuses them), or when the worker cannot
+    be reached within :data:`WAIT_S` seconds.
     """
     path = os.environ.get(ENV_SOCKET, "")
     if _in_worker or not path or int(getattr(snakemake, "threads", 1) or 1) != 1:
         return
-    if int(getattr(getattr(snakemake, "resources", None), "gpu", 0) or 0) > 0:
+    gpu = int(getattr(getattr(snakemake, "resources", None), "gpu", 0) or 0) > 0
+    if gpu and os.environ.get(ENV_GPU) != "1":
         return
     conn = _connect(path, WAIT_S, int(os.environ.get(ENV_PID, "0") or 0))
     if conn is None:
         return
-    request = {"argv": list(sys.argv), "cwd": os.getcwd(), "env": dict(os.environ)}
+    request = {"argv": list(sys.argv), "cwd": os.getcwd(), "env": dict(os.environ), "gpu": gpu}
     payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
     try:
         socket.send_fds(conn, [_HEADER.pack(len(payload))], [0, 1, 2])
@@ -104,7 +118,11 @@ def delegate(snakemake) -> None:
         sys.stderr.write(f"romandia worker ({path}): the job's process ended without an exit status "
                          "(killed or crashed); see the rule's log\n")
         sys.exit(1)
-    sys.exit(_STATUS.unpack(status)[0])
+    status = _STATUS.unpack(status)[0]
+    if status == _REFUSED:  # a GPU job the worker cannot fork safely: run here
+        conn.close()
+        return
+    sys.exit(status)
 
 
 def _connect(path: str, wait_s: float, pid: int = 0) -> socket.socket | None:
@@ -145,6 +163,8 @@ def serve(path: str, *, parent_pid: int | None = None) -> None:
     for name in PRELOAD_FIRST:
         _preload(name)
     log.info("imports done in %.2f s (serving from now on)", time.perf_counter() - t0)
+    if cuda_initialised():
+        log.warning("CUDA is initialised in the worker: GPU jobs will run in their own process")
     later, t_later = list(PRELOAD_LATER), 0.0
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = f"{path}.{os.getpid()}.tmp"
@@ -185,6 +205,22 @@ def serve(path: str, *, parent_pid: int | None = None) -> None:
         server.close()
         log.info("served %d job(s)", n)
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
+def cuda_initialised() -> bool:
+    """Whether CUDA is initialised in this process: it holds a CUDA device file open
+    (:data:`CUDA_DEVICE_FILES`, read from ``/proc/self/fd`` without touching CUDA)."""
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(CUDA_DEVICE_FILES):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _preload(name: str) -> None:
@@ -229,6 +265,11 @@ def _run_job(conn: socket.socket) -> None:
         if len(header) < _HEADER.size or len(fds) != 3:
             os._exit(2)
         request = pickle.loads(_recv_exactly(conn, _HEADER.unpack(header)[0]) or b"")
+        if request.get("gpu") and cuda_initialised():
+            for fd in fds:
+                os.close(fd)
+            conn.sendall(_STATUS.pack(_REFUSED))
+            os._exit(0)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)

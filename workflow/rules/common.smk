@@ -272,6 +272,8 @@ def start_worker():
     proc, path = worker.start("logs/worker.log", env=_ENV)
     _ENV[worker.ENV_SOCKET] = path
     _ENV[worker.ENV_PID] = str(proc.pid)
+    if config["worker_gpu"]:
+        _ENV[worker.ENV_GPU] = "1"
     _WORKER.append((proc, path))
 
 
@@ -280,5 +282,5 @@ def stop_worker():
 
     while _WORKER:
         worker.stop(*_WORKER.pop())
-    for var in (worker.ENV_SOCKET, worker.ENV_PID):
+    for var in (worker.ENV_SOCKET, worker.ENV_PID, worker.ENV_GPU):
         _ENV.pop(var, None)
