@@ -33,7 +33,7 @@ demo: $(INSTALLED) data/demo/manifest.json
 	@ls -1 results/lc_out_dir/data/*/*
 
 test: $(INSTALLED)
-	$(VENV)/bin/pytest -q -m "not slurm and not gpu and not examples"
+	$(VENV)/bin/pytest -q --durations=15 -m "not slurm and not gpu and not examples"
 	$(MAKE) lint
 
 # Every example config users copy (.test/<case>/config.yaml) linted and run on the test preset.
