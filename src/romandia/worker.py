@@ -93,7 +93,7 @@ def delegate(snakemake) -> None:
     Returns (and the script goes on in its own process) when no worker is configured
     (``$ROMANDIA_WORKER`` unset), inside the worker's job process itself, for jobs with more
     than one thread, for jobs that hold a GPU unless ``$ROMANDIA_WORKER_GPU`` is "1"
-    (:data:`ENV_GPU`; a worker holding a CUDA library refuses them), or when the worker cannot
+    (:data:`ENV_GPU`; a worker in which CUDA is initialised refuses them), or when the worker cannot
     be reached within :data:`WAIT_S` seconds.
     """
     path = os.environ.get(ENV_SOCKET, "")
