@@ -36,8 +36,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "slurm"))
 import slurm_harness as h  # noqa: E402
 
@@ -45,18 +43,14 @@ PROFILES = ["--profile", str(h.SLURM_PROFILE), "--profile", str(h.TEST_PROFILE)]
 
 
 def demo_config(root: Path, backend: str) -> Path:
+    from romandia.validation.run import workflow_config
+
     sims = h.REPO / "data" / "demo"
     if not (sims / "manifest.json").is_file():
         from romandia.simulate import simulate
 
         simulate("demo", sims)
-    objects = yaml.safe_load((sims / "objects.yaml").read_text())
-    for o in objects:
-        o["templates"] = str(sims / o["templates"])
-        o["science"] = str(sims / o["science"])
-    cfg = root / f"config_{backend}.yaml"
-    cfg.write_text(yaml.safe_dump({"sims_dir": str(sims), "objects": objects, "backend": backend}))
-    return cfg
+    return workflow_config(sims, root / f"config_{backend}", {"backend": backend})
 
 
 def work_seconds(work: Path, rule: str = "subtract") -> list[float]:
@@ -102,8 +96,7 @@ def allocation_mode(root: Path, env, backend: str, worker_gpu: bool = False) -> 
     if run.returncode != 0:
         sys.exit(f"allocation run ({backend}) failed:\n{run.tail(80)}")
     wall, work_s = benchmark_seconds(work), work_seconds(work)
-    return {"jobs": len(work_s), "wall": statistics.mean(wall), "work": statistics.mean(work_s),
-            "allocation": run.in_job}
+    return {"jobs": len(work_s), "wall": statistics.mean(wall), "work": statistics.mean(work_s)}
 
 
 def main() -> None:

@@ -83,8 +83,8 @@ sys.exit(0 if err <= 1e-3 else 1)
 
 @pytest.mark.gpu
 def test_worker_forks_gpu_jobs_that_initialise_cuda_themselves(tmp_path):
-    """Config worker_gpu: the worker (which never imports CuPy) forks GPU jobs; each forked job
-    initialises CUDA itself and gives the same difference as NumPy, three in a row."""
+    """Config worker_gpu: the worker (which never initialises CUDA) forks GPU jobs; each forked
+    job initialises CUDA itself and gives the same difference as NumPy, three in a row."""
     import os
     import subprocess
     import sys

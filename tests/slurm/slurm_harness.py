@@ -242,7 +242,6 @@ class AllocationRun(Run):
 
     job_id: str = ""
     state: str = ""
-    in_job: float = float("nan")  # the allocation's elapsed seconds (sacct, 1-s resolution)
 
 
 #: Snakemake's "Elapsed time: H:MM:SS.ffffff" at the end of a run.
@@ -288,8 +287,7 @@ def run_in_allocation(
     seconds = time.monotonic() - t0
     output = log.read_text() if log.exists() else ""
     rc = 0 if row["State"] == "COMPLETED" else int(row["ExitCode"].split(":")[0] or 1) or 1
-    return AllocationRun(cmd, rc, output, seconds, job_id=job_id, state=row["State"],
-                         in_job=sacct_elapsed(job_id))
+    return AllocationRun(cmd, rc, output, seconds, job_id=job_id, state=row["State"])
 
 
 def sacct_elapsed(job_id: str) -> float:
