@@ -18,7 +18,7 @@ def main(log):
     with products.Batch(sm.input.diff) as diff, products.Batch(sm.input.prepared) as prepared:
         cals = calibrate.calibrate_batch(diff, sorted({r["template"] for r in p.rows}), p.catalog,
                                          exclude_radec=p.exclude, cfg=p.calibration, phot=p.phot,
-                                         psf_cfg=p.psf, log=log)
+                                         psf_cfg=p.psf, prepared=prepared, log=log)
         rows, stamps = photometry.measure_science(diff, prepared, p.rows, cals, phot=p.phot,
                                                   resample_kernel=p.resample_kernel,
                                                   apply_calibration=bool(p.calibration["apply"]),

@@ -6,6 +6,7 @@ from astropy.io import fits
 from test_io import ou_header, write_ou
 
 from romandia import products
+from romandia import psf as P
 from romandia.errors import DataError
 from romandia.steps import prepare
 
@@ -72,3 +73,55 @@ def test_as_stored_gives_the_dtypes_a_reader_of_the_file_sees(tmp_path):
     for name in members:
         assert stored[name][0].dtype == back[name][0].dtype.newbyteorder("=")
         np.testing.assert_array_equal(stored[name][0], back[name][0])
+
+
+def test_galsim_psf_model_image_travels_to_the_calibration_in_the_prepared_file(tmp_path):
+    """The object's oversampled model image (PSFIMG) goes through the prepare product to the
+    photometry job's calibration, which draws its stars in that cell from it instead of
+    building a model of its own (the ~1.4 s a chromatic PSF costs)."""
+    from romandia.simulate import psf as S
+    from romandia.steps import calibrate
+
+    path = _image(tmp_path)
+    h = ou_header()
+    psf_cfg = {"type": "galsim", "size": 15, "params": {}}
+    out = prepare.prepare_image(path, image="R062_1_3", band="R062", objects=[(7, h["CRVAL1"], h["CRVAL2"])],
+                                cutout_size=None, sky_cfg=SKY, variance="model", psf_cfg=psf_cfg)
+    products.write_prepared(tmp_path / "prep.fits", out.sky_hdus, out.psfs)
+    with products.Batch(tmp_path / "prep.fits") as prep:
+        assert prep.members_with(products.PSF_MODEL_HDU) == ["7"]
+        sky_hdr = prep.shared(["SKYSUB"])["SKYSUB"][1]
+        (model,) = calibrate.object_models(prep, sky_hdr, (64, 64))
+        # another frame (cutout origin or shape): the positions would be wrong, so none
+        moved = sky_hdr.copy()
+        moved[products.KEY_X0] = 5
+        assert calibrate.object_models(prep, moved, (64, 64)) == []
+        assert calibrate.object_models(prep, sky_hdr, (64, 65)) == []
+    assert (model.x, model.y) == pytest.approx((31.0, 31.0)) and model.array.dtype.itemsize == 4
+    psf_at = calibrate.grid_psf(psf_cfg, sky_hdr, (64, 64), 32.0, [model])
+    S._cached_ii.cache_clear()
+    # a star in the object's cell: drawn from the stored model, exactly what prepare's model draws
+    star = psf_at(20.3, 25.6)
+    assert S._cached_ii.cache_info().misses == 0
+    # a star in another cell: that cell's own model, at the cell centre
+    other = psf_at(50.2, 10.4)
+    assert S._cached_ii.cache_info().misses == 1
+    ref = P.psf_stamp("galsim", {"size": 15}, sky_hdr, 20.3, 25.6, at_position=True, model_xy=(31.0, 31.0))
+    # (equal but for the local WCS at the stored position, 31.0000000005: 1e-12 of the peak)
+    np.testing.assert_allclose(star, ref, rtol=0, atol=1e-12 * ref.max())
+    np.testing.assert_array_equal(other, P.psf_stamp("galsim", {"size": 15}, sky_hdr, 50.2, 10.4,
+                                                     at_position=True, model_xy=(47.5, 15.5)))
+    # a model made with other parameters is never used
+    with pytest.raises(ValueError, match="cannot draw"):
+        P.psf_stamp("galsim", {"size": 15, "n_waves": None}, sky_hdr, 20.3, 25.6, at_position=True,
+                    model_image=model)
+    mono = calibrate.grid_psf({"type": "galsim", "size": 15, "params": {"n_waves": None}}, sky_hdr, (64, 64),
+                              32.0, [model])
+    np.testing.assert_array_equal(mono(20.3, 25.6), P.psf_stamp("galsim", {"size": 15, "n_waves": None}, sky_hdr,
+                                                               20.3, 25.6, at_position=True, model_xy=(15.5, 15.5)))
+
+
+def test_providers_without_a_model_image_store_none():
+    assert P.model_image("gaussian", {"fwhm": 2.0}, ou_header(), 3.0, 3.0) is None
+    assert P.model_key("galsim", {"oversample": None}) is None
+    assert P.model_key("galsim", {}) != P.model_key("galsim", {"n_waves": None})

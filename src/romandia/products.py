@@ -15,7 +15,10 @@ image)                                           ``DQ`` of the input image cut o
                                                  ``NDETMASK``, ``VARMODE``, ``DQMASK``,
                                                  ``NDQMASK``; per object (member = oid): ``PSF``
                                                  (centred, for convolutions), ``ATPOS`` (at the
-                                                 object's sub-pixel position); ``PSFX``, ``PSFY``
+                                                 object's sub-pixel position); ``PSFX``, ``PSFY``;
+                                                 galsim provider: ``PSFIMG`` (the oversampled
+                                                 model image at the object, ``OVERSAMP``,
+                                                 ``PSFMAXK``, ``PSFSTEPK``, ``PSFMODEL``)
 difference (subtract,     ``subtract/{science}`` shared: ``SCI``, ``SCIVAR``, ``SCIDQ``; per template:
 science)                                         ``DIFF``, ``VAR``, ``PSF``, ``ZPTIMG``,
                                                  ``DECORR``, ``MATCH``, ``KSCI``, ``KTMPL`` and,
@@ -64,6 +67,7 @@ PATHS = {
 # --------------------------------------------------------------------------- HDU names
 SKY_HDUS = ("SKYSUB", "VAR", "DETMASK", "SKY", "DQ")
 PSF_HDUS = ("PSF", "ATPOS")
+PSF_MODEL_HDU = "PSFIMG"  # optional, beside PSF_HDUS
 #: the aligned template handed from align to subtract in memory (:func:`as_stored`)
 ALIGNED_HDUS = ("TMPL", "TMPLVAR", "TMPLMASK", "BLANK", "PSFT", "TMPLVAR0")
 DIFFERENCE_SHARED = ("SCI", "SCIVAR", "SCIDQ")
@@ -97,6 +101,11 @@ KEY_NDQMASK = "NDQMASK"  # pixels masked by them
 KEY_PSFTYPE = "PSFTYPE"
 KEY_PSFX, KEY_PSFY = "PSFX", "PSFY"
 KEY_PSFSUM = "PSFSUM"
+#: the optional ``PSFIMG`` member (galsim provider): the oversampled model image at the object
+#: (romandia.psf.ModelImage), with ``PSFX``/``PSFY`` and these
+KEY_OVERSAMP = "OVERSAMP"
+KEY_PSFMAXK, KEY_PSFSTEPK = "PSFMAXK", "PSFSTEPK"  # [1/arcsec]
+KEY_PSFMODEL = "PSFMODEL"  # romandia.psf.model_key
 #: aligned member
 KEY_TSKYRMS = "TSKYRMS"
 KEY_TZPTMAG = "TZPTMAG"
@@ -277,6 +286,11 @@ class Batch:
                 raise DataError("products", f"{self.path} has no HDU {ext}")
             out[n] = self._read(ext)
         return out
+
+    def members_with(self, name: str) -> list[str]:
+        """The members that have HDU ``name`` (file order; [] for a failure marker)."""
+        prefix = hdu_name(name, "")
+        return [] if self._hdul is None else [h.name[len(prefix):] for h in self._hdul if h.name.startswith(prefix)]
 
     def checksums(self) -> dict:
         """``{image key: SHA-256}`` of the :data:`INPUTS_HDU` table ({} without one or for a

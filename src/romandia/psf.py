@@ -27,6 +27,8 @@ Providers (config ``psf.type``):
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +80,83 @@ def _bin_oversampled(stamp: np.ndarray, factor: int) -> np.ndarray:
     return core.reshape(m, factor, m, factor).sum(axis=(1, 3))
 
 
+@dataclass
+class ModelImage:
+    """The oversampled image the ``galsim`` provider draws its stamps from at one position.
+
+    Building it is most of a chromatic PSF's cost (~1.4 s: the optics at 5 wavelengths, the
+    effective profile, an FFT draw); drawing a stamp from it takes milliseconds.  The ``prepare``
+    product keeps the one made at each object, and the photometry job's field-star
+    calibration draws the stars of that object's region from it instead of making another.
+
+    Attributes
+    ----------
+    array : ndarray
+        ``[y, x]`` image, ``oversample`` times the native sampling (pixel scale
+        0.11 / ``oversample`` arcsec, the sky frame of galsim), flux = the fraction of the PSF
+        inside its box.
+    x, y : float
+        0-based position in the image where the model was evaluated [px].
+    oversample : int
+        Oversampling factor.
+    maxk, stepk : float
+        galsim's Fourier extent and step of the interpolated profile [1/arcsec].
+    model : str
+        What made it (:func:`model_key`); stamps for other provider parameters never use it.
+    """
+
+    array: np.ndarray
+    x: float
+    y: float
+    oversample: int
+    maxk: float
+    stepk: float
+    model: str
+
+    @functools.cached_property
+    def interpolated(self):
+        """The galsim InterpolatedImage (built once, exactly the original profile)."""
+        from .simulate.psf import interpolated_from_array
+
+        return interpolated_from_array(self.array, oversample=self.oversample, maxk=self.maxk, stepk=self.stepk)
+
+
+def _galsim_model(params: dict):
+    from .simulate.psf import DEFAULT_OVERSAMPLE, PSFModel
+
+    return PSFModel.from_params(params), params.get("oversample", DEFAULT_OVERSAMPLE)
+
+
+def model_key(kind: str, params: dict) -> str | None:
+    """What identifies a :class:`ModelImage` of provider ``kind`` with ``params`` (the PSF
+    model, oversampling and box); None for providers without one (``gaussian``, ``file``,
+    ``galsim`` with ``oversample: null``)."""
+    if kind != "galsim":
+        return None
+    from .simulate.psf import DEFAULT_BOX_ARCSEC
+
+    model, oversample = _galsim_model(params)
+    return None if oversample is None else f"{model!r} oversample={int(oversample)} box={DEFAULT_BOX_ARCSEC}"
+
+
+def model_image(kind: str, params: dict, header: fits.Header, x: float, y: float) -> ModelImage | None:
+    """The :class:`ModelImage` the provider draws stamps from at the 0-based position (x, y)
+    of an image (arguments as :func:`psf_stamp`); None where :func:`model_key` is None."""
+    key = model_key(kind, params)
+    if key is None:
+        return None
+    from .simulate.psf import interpolated_psf_at
+
+    model, oversample = _galsim_model(params)
+    try:
+        ii = interpolated_psf_at(str(header["FILTER"]).strip(), int(header["SCA_NUM"]), x, y, header,
+                                 oversample=int(oversample), model=model)
+    except Exception as exc:
+        raise DataError("psf", f"{kind} PSF failed at ({x:.1f}, {y:.1f}): {exc}") from None
+    return ModelImage(array=np.array(ii.image.array, dtype=np.float32), x=float(x), y=float(y),
+                      oversample=int(oversample), maxk=float(ii.maxk), stepk=float(ii.stepk), model=key)
+
+
 def file_stamp(pattern: str, band: str, sca: int, x_sca: float, y_sca: float) -> np.ndarray:
     """PSF stamp from a FITS file or ePSF grid (see module docstring)."""
     path = Path(pattern.format(band=band, sca=sca))
@@ -112,6 +191,7 @@ def psf_stamp(
     y: float,
     at_position: bool = False,
     model_xy: tuple[float, float] | None = None,
+    model_image: ModelImage | None = None,
 ) -> np.ndarray:
     """PSF stamp at 0-based position (x, y) of an image.
 
@@ -136,6 +216,9 @@ def psf_stamp(
         Where the PSF *model* is evaluated (galsim: aberrations and local WCS; file: the
         nearest grid stamp), when it should differ from (x, y) — e.g. one PSF per region of
         an image for many field stars.  The sub-pixel phase still comes from (x, y).
+    model_image : ModelImage, optional
+        ``galsim``: draw from this model image (made by :func:`model_image` with the same
+        ``params``); the model is then the one at its position, ``model_xy`` is ignored.
 
     Returns
     -------
@@ -144,6 +227,11 @@ def psf_stamp(
     """
     band = str(header["FILTER"]).strip()
     sca = int(header["SCA_NUM"])
+    if model_image is not None:
+        if model_image.model != model_key(kind, params):
+            raise ValueError(f"a PSF model image of '{model_image.model}' cannot draw a {kind} PSF "
+                             f"with {params}")
+        model_xy = (model_image.x, model_image.y)
     mx, my = (x, y) if model_xy is None else (float(model_xy[0]), float(model_xy[1]))
     x_sca = mx + int(header.get("ROMX0", 0))
     y_sca = my + int(header.get("ROMY0", 0))
@@ -167,7 +255,8 @@ def psf_stamp(
 
             stamp = roman_psf_stamp(band, sca, mx, my, header, size=size or 41, offset=(dx, dy),
                                     oversample=params.get("oversample", DEFAULT_OVERSAMPLE),
-                                    model=PSFModel.from_params(params))
+                                    model=PSFModel.from_params(params),
+                                    interpolated=None if model_image is None else model_image.interpolated)
         else:
             raise ValueError(f"unknown PSF type '{kind}'; use one of {PSF_TYPES}")
     except DataError:

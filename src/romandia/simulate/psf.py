@@ -366,6 +366,36 @@ def _cached_ii(band, sca, x, y, jac, model, oversample, box_arcsec):
     return ii
 
 
+def interpolated_from_array(array: np.ndarray, *, oversample: int, maxk: float,
+                            stepk: float) -> galsim.InterpolatedImage:
+    """Rebuild an interpolated effective PSF (:func:`effective_interpolated_image`) from its
+    image, ``maxk`` and ``stepk`` [1/arcsec], as a file stores them: the same profile, with no
+    maxk scan (0.1-0.2 s) and no optics.
+
+    Parameters
+    ----------
+    array : ndarray
+        ``ii.image.array`` of the original (``[y, x]``, pixel scale ``PIXEL_SCALE /
+        oversample`` arcsec).
+    oversample : int
+        Its oversampling factor.
+    maxk, stepk : float
+        ``ii.maxk``, ``ii.stepk`` of the original [1/arcsec].
+    """
+    im = galsim.Image(np.ascontiguousarray(array, dtype=np.float64), scale=PIXEL_SCALE / int(oversample))
+    return galsim.InterpolatedImage(im, x_interpolant="quintic", normalization="flux", pad_factor=2,
+                                    _force_maxk=float(maxk), _force_stepk=float(stepk))
+
+
+def interpolated_psf_at(band: str, sca: int, x: float, y: float, wcs, *,
+                        oversample: int = DEFAULT_OVERSAMPLE, box_arcsec: float = DEFAULT_BOX_ARCSEC,
+                        sca_offset=None, model: PSFModel = PSFModel()) -> galsim.InterpolatedImage:
+    """The interpolated effective PSF :func:`roman_psf_stamp` draws from at the 0-based
+    position (x, y) of the frame of ``wcs`` (arguments as there; cached)."""
+    wcs_sca, pos = _as_sca_wcs(wcs, x, y, sca_offset)
+    return effective_interpolated_image(band, sca, pos, wcs_sca, model, oversample, box_arcsec)
+
+
 def sn_stamp_size(band: str, sca: int, sca_pos: galsim.PositionD, wcs: galsim.BaseWCS,
                   pupil_bin: int = DEFAULT_PUPIL_BIN) -> int:
     """Odd stamp size [pixels] for a direct-drawn point source.
@@ -383,7 +413,8 @@ def sn_stamp_size(band: str, sca: int, sca_pos: galsim.PositionD, wcs: galsim.Ba
 def roman_psf_stamp(band: str, sca: int, x: float, y: float, wcs, size: int | None = None,
                     oversample: int | None = DEFAULT_OVERSAMPLE,
                     box_arcsec: float = DEFAULT_BOX_ARCSEC, sca_offset=None,
-                    offset=(0.0, 0.0), model: PSFModel = PSFModel()) -> np.ndarray:
+                    offset=(0.0, 0.0), model: PSFModel = PSFModel(),
+                    interpolated: galsim.InterpolatedImage | None = None) -> np.ndarray:
     """Centred effective PSF stamp at an image position, in that image's pixel frame.
 
     Parameters
@@ -417,6 +448,9 @@ def roman_psf_stamp(band: str, sca: int, x: float, y: float, wcs, size: int | No
         sub-pixel part of a source position for forced photometry.
     model : PSFModel
         Default: OU2024's effective PSF (chromatic, flat f_nu, charge diffusion, pixel).
+    interpolated : galsim.InterpolatedImage, optional
+        Draw from this interpolated PSF (:func:`interpolated_from_array`: one made at (x, y)
+        elsewhere) instead of the cached one at (x, y); (x, y) still sets the local WCS.
 
     Returns
     -------
@@ -447,7 +481,9 @@ def roman_psf_stamp(band: str, sca: int, x: float, y: float, wcs, size: int | No
         if size * PIXEL_SCALE > box_arcsec * 1.02:
             raise ValueError(f"a {size}-px stamp does not fit in the {box_arcsec}\" box of the "
                              "interpolated PSF; use a smaller stamp or oversample=None")
-        ii = effective_interpolated_image(band, sca, pos, wcs_sca, model, oversample, box_arcsec)
+        ii = interpolated
+        if ii is None:
+            ii = effective_interpolated_image(band, sca, pos, wcs_sca, model, oversample, box_arcsec)
         im = ii.drawImage(nx=size, ny=size, wcs=local, method="no_pixel", dtype=np.float64,
                           offset=off)
     return np.asarray(im.array, dtype="float64")

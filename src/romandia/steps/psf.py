@@ -38,9 +38,10 @@ def object_psf(img: Image, ra: float, dec: float, *, oid, image: str, cfg: Mappi
     Returns
     -------
     dict
-        ``{"PSF": (stamp, header), "ATPOS": (stamp, header)}``, unit total flux, float64;
-        the header has ``PSFTYPE``, ``PSFX``/``PSFY`` (0-based pixel of the object in the
-        staged image) and ``PSFSUM``.
+        ``{"PSF": (stamp, header), "ATPOS": (stamp, header)}``, unit total flux, float64,
+        and for the galsim provider ``PSFIMG`` (:func:`model_image_data`); the stamps' header
+        has ``PSFTYPE``, ``PSFX``/``PSFY`` (0-based pixel of the object in the staged image)
+        and ``PSFSUM``.
 
     Raises
     ------
@@ -49,6 +50,8 @@ def object_psf(img: Image, ra: float, dec: float, *, oid, image: str, cfg: Mappi
     """
     x, y = checks.object_pixel(img.wcs, img.data.shape, ra, dec, oid, image)
     params = provider_params(cfg)
+    model = psf_providers.model_image(cfg["type"], params, img.header, x, y)
+    # both stamps come from the model image just made (the provider's cache)
     stamp = psf_providers.psf_stamp(cfg["type"], params, img.header, x, y)
     at_pos = psf_providers.psf_stamp(cfg["type"], params, img.header, x, y, at_position=True)
     hdr = fits.Header()
@@ -56,8 +59,31 @@ def object_psf(img: Image, ra: float, dec: float, *, oid, image: str, cfg: Mappi
     hdr[products.KEY_PSFX] = (x, "0-based x of the object in the image")
     hdr[products.KEY_PSFY] = (y, "0-based y of the object in the image")
     hdr[products.KEY_PSFSUM] = (float(stamp.sum()), "enclosed fraction of unit total flux")
-    return {"PSF": (np.asarray(stamp, dtype=np.float64), hdr),
-            "ATPOS": (np.asarray(at_pos, dtype=np.float64), hdr)}
+    out = {"PSF": (np.asarray(stamp, dtype=np.float64), hdr),
+           "ATPOS": (np.asarray(at_pos, dtype=np.float64), hdr)}
+    if model is not None:
+        out[products.PSF_MODEL_HDU] = model_image_data(model)
+    return out
+
+
+def model_image_data(model: psf_providers.ModelImage) -> tuple:
+    """``(array, header)`` of the ``PSFIMG`` member that stores a model image."""
+    hdr = fits.Header()
+    hdr[products.KEY_PSFX] = (model.x, "0-based x where the model was evaluated")
+    hdr[products.KEY_PSFY] = (model.y, "0-based y where the model was evaluated")
+    hdr[products.KEY_OVERSAMP] = (model.oversample, "oversampling of the image")
+    hdr[products.KEY_PSFMAXK] = (model.maxk, "galsim maxk [1/arcsec]")
+    hdr[products.KEY_PSFSTEPK] = (model.stepk, "galsim stepk [1/arcsec]")
+    hdr[products.KEY_PSFMODEL] = model.model
+    return model.array, hdr
+
+
+def read_model_image(data: np.ndarray, header) -> psf_providers.ModelImage:
+    """The :class:`romandia.psf.ModelImage` of a ``PSFIMG`` member (:func:`model_image_data`)."""
+    return psf_providers.ModelImage(
+        array=np.asarray(data), x=float(header[products.KEY_PSFX]), y=float(header[products.KEY_PSFY]),
+        oversample=int(header[products.KEY_OVERSAMP]), maxk=float(header[products.KEY_PSFMAXK]),
+        stepk=float(header[products.KEY_PSFSTEPK]), model=str(header[products.KEY_PSFMODEL]))
 
 
 def image_psfs(img: Image, objects: Iterable, *, image: str, cfg: Mapping,
