@@ -98,6 +98,10 @@ def test_galsim_psf_model_image_travels_to_the_calibration_in_the_prepared_file(
         assert calibrate.object_models(prep, moved, (64, 64)) == []
         assert calibrate.object_models(prep, sky_hdr, (64, 65)) == []
     assert (model.x, model.y) == pytest.approx((31.0, 31.0)) and model.array.dtype.itemsize == 4
+    # a PSFIMG member without its keys (not written by this version) is left out, not an error
+    products.write_prepared(tmp_path / "odd.fits", out.sky_hdus, {"7": {products.PSF_MODEL_HDU: (model.array, None)}})
+    with products.Batch(tmp_path / "odd.fits") as odd:
+        assert calibrate.object_models(odd, sky_hdr, (64, 64)) == []
     psf_at = calibrate.grid_psf(psf_cfg, sky_hdr, (64, 64), 32.0, [model])
     S._cached_ii.cache_clear()
     # a star in the object's cell: drawn from the stored model, exactly what prepare's model draws

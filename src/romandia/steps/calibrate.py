@@ -119,7 +119,10 @@ def object_models(prepared, sci_header, shape) -> list:
         if prepared.status(oid) is not None:
             continue
         data, hdr = prepared.member(oid, [products.PSF_MODEL_HDU])[products.PSF_MODEL_HDU]
-        out.append(read_model_image(data, hdr))
+        try:
+            out.append(read_model_image(data, hdr))
+        except (KeyError, TypeError, ValueError):  # not one this version wrote: make a model instead
+            continue
     if not out:
         return []
     sky = prepared.shared(["SKYSUB"])["SKYSUB"]
