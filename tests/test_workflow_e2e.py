@@ -85,6 +85,21 @@ def test_lightcurve_schema_rows_and_success(run):
         assert Path(f"{stem}.png").stat().st_size > 1000
 
 
+def test_calibration_draws_its_stars_from_the_prepared_psf_model(run):
+    """Each photometry job's field-star calibration uses the object's PSF model image that
+    `prepare` stored (PSFIMG) for the stars of the object's cell, instead of building one."""
+    from romandia import products
+
+    logs = sorted((run["work"] / "logs" / "photometry").glob("*.log"))
+    calibrated = [p for p in logs if "isolated catalogue stars" in p.read_text()]
+    assert calibrated, "no photometry job ran the field-star calibration"
+    for p in calibrated:
+        assert "field-star PSFs: the model image of 1 object(s) from the prepare product" in p.read_text(), p
+        prepared = run["work"] / "results" / "dia_out_dir" / "prepare" / f"{p.stem}.fits"
+        with products.Batch(prepared) as b:
+            assert b.members_with(products.PSF_MODEL_HDU), prepared
+
+
 def test_fluxes_match_truth(run):
     for f in lightcurves(run["work"]):
         df = pd.read_parquet(f.with_suffix(".parquet"))
