@@ -78,15 +78,10 @@ def run_preset(preset: str, cores: int, sim_config: Path | None = None,
     t_sim = time.perf_counter() - t0
     import yaml
 
-    objects = yaml.safe_load((sims / "objects.yaml").read_text())
-    for o in objects:
-        o["templates"] = str(sims / o["templates"])
-        o["science"] = str(sims / o["science"])
-    cfg = work / "config.yaml"
-    settings = {"sims_dir": str(sims), "objects": objects, "threads": cores}
-    if workflow_config:
-        settings.update(yaml.safe_load(Path(workflow_config).read_text()) or {})
-    cfg.write_text(yaml.safe_dump(settings))
+    from romandia.validation.run import workflow_config as write_workflow_config
+
+    overrides = yaml.safe_load(Path(workflow_config).read_text()) if workflow_config else None
+    cfg = write_workflow_config(sims, work, overrides, threads=cores)
     env = dict(os.environ)
     env.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba_cache"))
     t0 = time.perf_counter()

@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from romandia.validation.run import workflow_config
+
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, NUMBA_CACHE_DIR=str(REPO / ".numba_cache"))
 
@@ -31,14 +33,8 @@ def run_smk(workdir, cfg, *args, timeout=600):
 
 
 def write_config(sims: Path, workdir: Path) -> Path:
-    objects = yaml.safe_load((sims / "objects.yaml").read_text())
-    for o in objects:
-        o["templates"] = str(sims / o["templates"])
-        o["science"] = str(sims / o["science"])
-    workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump({"sims_dir": str(sims), "objects": objects}, sort_keys=False))
-    return path
+    """``workdir/config.yaml`` for every object of the simulated set (romandia's defaults)."""
+    return workflow_config(sims, workdir)
 
 
 def lc_files(workdir):

@@ -28,6 +28,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent / "slurm"))
 import slurm_harness as h  # noqa: E402
 
+from romandia.validation.run import workflow_config  # noqa: E402
+
 pytestmark = pytest.mark.slurm
 
 PROFILES = ["--profile", str(h.SLURM_PROFILE), "--profile", str(h.TEST_PROFILE)]
@@ -105,12 +107,8 @@ def demo_scenario(root: Path, env) -> dict:
 
     sims = root / "sims"
     simulate("test", sims)
-    objects = yaml.safe_load((sims / "objects.yaml").read_text())
-    for o in objects:
-        o["templates"] = str(sims / o["templates"])
-        o["science"] = str(sims / o["science"])
-    cfg = root / "config.yaml"
-    cfg.write_text(yaml.safe_dump({"sims_dir": str(sims), "objects": objects, "backend": "auto"}))
+    cfg = workflow_config(sims, root, {"backend": "auto"})
+    objects = yaml.safe_load(cfg.read_text())["objects"]
     env = dict(env, NUMBA_CACHE_DIR=str(h.REPO / ".numba_cache"))
     common = ["--snakefile", str(h.REPO / "Snakefile"), "--configfile", str(cfg)]
 

@@ -21,6 +21,7 @@ from astropy.io import fits
 
 from romandia import lightcurve, ou2024
 from romandia.constants import zeropoint
+from romandia.validation.run import workflow_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,15 +33,8 @@ def snakemake(workdir, *args, timeout=900):
 
 
 def make_config(sims: Path, workdir: Path, **extra) -> Path:
-    objects = yaml.safe_load((sims / "objects.yaml").read_text())
-    for o in objects:
-        o["templates"] = str(sims / o["templates"])
-        o["science"] = str(sims / o["science"])
     # threads 2: the subtract jobs run on their own, the other jobs in the worker (romandia.worker)
-    cfg = {"sims_dir": str(sims), "objects": objects, "threads": 2, **extra}
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return path
+    return workflow_config(sims, workdir, extra, threads=2)
 
 
 @pytest.fixture(scope="module")
