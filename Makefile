@@ -32,8 +32,11 @@ demo: $(INSTALLED) data/demo/manifest.json
 	@echo "Lightcurves (CSV + parquet), plots, stamps, provenance; the report: results/report.html"
 	@ls -1 results/lc_out_dir/data/*/*
 
+# No test here talks to SLURM; SLURM_CONF=/dev/null stops the slurm executor plugin's
+# `scontrol show config` probe at every Snakemake start, which waits ~9 s where SLURM is
+# installed but not running (a machine that ran `make test-slurm`; docs/benchmarks.md).
 test: $(INSTALLED)
-	$(VENV)/bin/pytest -q --durations=15 -m "not slurm and not gpu and not examples"
+	SLURM_CONF=/dev/null $(VENV)/bin/pytest -q --durations=15 -m "not slurm and not gpu and not examples"
 	$(MAKE) lint
 
 # Every example config users copy (.test/<case>/config.yaml) linted and run on the test preset.
