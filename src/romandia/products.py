@@ -292,6 +292,13 @@ class Batch:
         prefix = hdu_name(name, "")
         return [] if self._hdul is None else [h.name[len(prefix):] for h in self._hdul if h.name.startswith(prefix)]
 
+    def header(self, name: str, member=None) -> fits.Header:
+        """The header of HDU ``name`` (of ``member``), without reading its data; raises the
+        file's DataError."""
+        if self.failure is not None:
+            raise self.failure
+        return self._hdul[hdu_name(name, member)].header.copy()
+
     def checksums(self) -> dict:
         """``{image key: SHA-256}`` of the :data:`INPUTS_HDU` table ({} without one or for a
         failure marker); unknown checksums are left out."""

@@ -121,33 +121,32 @@ class ModelImage:
         return interpolated_from_array(self.array, oversample=self.oversample, maxk=self.maxk, stepk=self.stepk)
 
 
-def _galsim_model(params: dict):
-    from .simulate.psf import DEFAULT_OVERSAMPLE, PSFModel
+def _galsim_model(params: dict) -> tuple:
+    """``(PSFModel, oversample, key)`` of galsim provider ``params`` (key: :func:`model_key`)."""
+    from .simulate.psf import DEFAULT_BOX_ARCSEC, DEFAULT_OVERSAMPLE, PSFModel
 
-    return PSFModel.from_params(params), params.get("oversample", DEFAULT_OVERSAMPLE)
+    model, oversample = PSFModel.from_params(params), params.get("oversample", DEFAULT_OVERSAMPLE)
+    key = None if oversample is None else f"{model!r} oversample={int(oversample)} box={DEFAULT_BOX_ARCSEC}"
+    return model, oversample, key
 
 
 def model_key(kind: str, params: dict) -> str | None:
     """What identifies a :class:`ModelImage` of provider ``kind`` with ``params`` (the PSF
     model, oversampling and box); None for providers without one (``gaussian``, ``file``,
     ``galsim`` with ``oversample: null``)."""
-    if kind != "galsim":
-        return None
-    from .simulate.psf import DEFAULT_BOX_ARCSEC
-
-    model, oversample = _galsim_model(params)
-    return None if oversample is None else f"{model!r} oversample={int(oversample)} box={DEFAULT_BOX_ARCSEC}"
+    return _galsim_model(params)[2] if kind == "galsim" else None
 
 
 def model_image(kind: str, params: dict, header: fits.Header, x: float, y: float) -> ModelImage | None:
     """The :class:`ModelImage` the provider draws stamps from at the 0-based position (x, y)
     of an image (arguments as :func:`psf_stamp`); None where :func:`model_key` is None."""
-    key = model_key(kind, params)
+    if kind != "galsim":
+        return None
+    model, oversample, key = _galsim_model(params)
     if key is None:
         return None
     from .simulate.psf import interpolated_psf_at
 
-    model, oversample = _galsim_model(params)
     try:
         ii = interpolated_psf_at(str(header["FILTER"]).strip(), int(header["SCA_NUM"]), x, y, header,
                                  oversample=int(oversample), model=model)

@@ -108,7 +108,7 @@ def calibrate_science(sci: tuple, sci_var: np.ndarray, members: Mapping, catalog
 def object_models(prepared, sci_header, shape) -> list:
     """The PSF model images (:class:`romandia.psf.ModelImage`) of the objects in a science
     image's ``prepare`` product, when it is in the frame of the difference's ``SCI`` (same
-    cutout origin and shape; else none)."""
+    cutout origin and shape, from the headers; else none)."""
     from .. import products
     from .psf import read_model_image
 
@@ -125,9 +125,9 @@ def object_models(prepared, sci_header, shape) -> list:
             continue
     if not out:
         return []
-    sky = prepared.shared(["SKYSUB"])["SKYSUB"]
-    same = sky[0].shape == tuple(shape) and all(
-        int(sky[1].get(k, 0)) == int(sci_header.get(k, 0)) for k in (products.KEY_X0, products.KEY_Y0))
+    sky = prepared.header("SKYSUB")
+    same = (int(sky["NAXIS2"]), int(sky["NAXIS1"])) == tuple(shape) and all(
+        int(sky.get(k, 0)) == int(sci_header.get(k, 0)) for k in (products.KEY_X0, products.KEY_Y0))
     return out if same else []
 
 
