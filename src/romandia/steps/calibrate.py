@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import calibration, psf
+from .. import calibration, products, psf
 from ..convolve import kernel_convolve
 from ..errors import DataError, InputError
 from ..ou2024 import read_truth_catalog
-from .psf import provider_params
+from .psf import provider_params, read_model_image
 
 
 def unmeasured(templates: Iterable[str], why: str) -> dict:
@@ -109,13 +109,15 @@ def object_models(prepared, sci_header, shape) -> list:
     """The PSF model images (:class:`romandia.psf.ModelImage`) of the objects in a science
     image's ``prepare`` product, when it is in the frame of the difference's ``SCI`` (same
     cutout origin and shape, from the headers; else none)."""
-    from .. import products
-    from .psf import read_model_image
-
-    if prepared is None or prepared.failure is not None:
+    oids = [] if prepared is None or prepared.failure is not None else prepared.members_with(products.PSF_MODEL_HDU)
+    if not oids:
+        return []
+    sky = prepared.header("SKYSUB")  # the frame first, from the header: no model read in vain
+    if (int(sky["NAXIS2"]), int(sky["NAXIS1"])) != tuple(shape) or any(
+            int(sky.get(k, 0)) != int(sci_header.get(k, 0)) for k in (products.KEY_X0, products.KEY_Y0)):
         return []
     out = []
-    for oid in prepared.members_with(products.PSF_MODEL_HDU):
+    for oid in oids:
         if prepared.status(oid) is not None:
             continue
         data, hdr = prepared.member(oid, [products.PSF_MODEL_HDU])[products.PSF_MODEL_HDU]
@@ -123,12 +125,7 @@ def object_models(prepared, sci_header, shape) -> list:
             out.append(read_model_image(data, hdr))
         except (KeyError, TypeError, ValueError):  # not one this version wrote: make a model instead
             continue
-    if not out:
-        return []
-    sky = prepared.header("SKYSUB")
-    same = (int(sky["NAXIS2"]), int(sky["NAXIS1"])) == tuple(shape) and all(
-        int(sky.get(k, 0)) == int(sci_header.get(k, 0)) for k in (products.KEY_X0, products.KEY_Y0))
-    return out if same else []
+    return out
 
 
 def calibrate_batch(diff, templates: Iterable[str], catalog_path, *, exclude_radec: Iterable, cfg: Mapping,
@@ -140,8 +137,6 @@ def calibrate_batch(diff, templates: Iterable[str], catalog_path, *, exclude_rad
     Returns ``{template: calibration dict}``; with ``cfg["enabled"]`` false every status is
     ``off (calibration.enabled: false)``, and when the science image failed, ``unmeasured: ...``.
     """
-    from .. import products
-
     templates = list(templates)
     if not cfg["enabled"]:
         return {t: {"status": "off (calibration.enabled: false)"} for t in templates}
