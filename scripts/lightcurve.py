@@ -19,9 +19,10 @@ from romandia.steps import lightcurve as steps
 def main(log):
     sm = snakemake  # noqa: F821
     oid, band = int(sm.wildcards.oid), sm.wildcards.band
-    df = steps.object_lightcurve(sm.input.phot, oid, band,
-                                      pool_calibration=bool(sm.params.calibration["enabled"]
-                                                            and sm.params.calibration["apply"]))
+    df = steps.object_lightcurve(sm.input.phot, oid, band, colour_paths=sm.input.colour_phot,
+                                 pool_calibration=bool(sm.params.calibration["enabled"]
+                                                       and sm.params.calibration["apply"]),
+                                 chromatic=sm.params.chromatic)
     lightcurve.write_lightcurve(df, sm.output.csv, sm.output.parquet)
     truth = steps.truth_curve(sm.params.truth_dir, oid, band, df, log=log)
     lightcurve.plot_lightcurve(df, sm.output.png, truth=truth, title=f"{oid} {band}")

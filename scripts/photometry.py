@@ -18,11 +18,12 @@ def main(log):
     with products.Batch(sm.input.diff) as diff, products.Batch(sm.input.prepared) as prepared:
         cals = calibrate.calibrate_batch(diff, sorted({r["template"] for r in p.rows}), p.catalog,
                                          exclude_radec=p.exclude, cfg=p.calibration, phot=p.phot,
-                                         psf_cfg=p.psf, prepared=prepared, log=log)
+                                         psf_cfg=p.psf, prepared=prepared, colour_catalogs=p.colour_catalogs,
+                                         log=log)
         rows, stamps = photometry.measure_science(diff, prepared, p.rows, cals, phot=p.phot,
                                                   resample_kernel=p.resample_kernel,
                                                   apply_calibration=bool(p.calibration["apply"]),
-                                                  dq_ignore=p.dq["ignore"], log=log)
+                                                  dq_ignore=p.dq["ignore"], psf_cfg=p.psf, log=log)
         checksums = diff.checksums()  # the input images' SHA-256, for the lightcurves' provenance
     products.write_batch(sm.output.stamps, stamps)
     with io.atomic_output(sm.output.rows) as tmp:

@@ -15,7 +15,7 @@ def main(log):
     out = prepare.prepare_image(img["path"], image=sm.wildcards.image, band=img["band"], objects=img["objects"],
                                 cutout_size=p.cutout_size, sky_cfg=p.sky, variance=p.variance, psf_cfg=p.psf,
                                 fetch=p.fetch, source=img["source"], extra=img["extra"],
-                                dq_ignore=p.dq["ignore"], asdf=p.asdf, log=log)
+                                dq_ignore=p.dq["ignore"], asdf=p.asdf, chroma=bool(img.get("chroma")), log=log)
     products.write_prepared(sm.output[0], out.sky_hdus, out.psfs)
 
 

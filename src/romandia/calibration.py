@@ -54,6 +54,9 @@ class StarMeasurement:
     encircled: float = math.nan
     ok: bool = False
     reason: str = ""
+    #: measured / true flux of this star's SED relative to the model's (romandia.chromatic);
+    #: the reference flux is multiplied by it
+    chrom: float = 1.0
 
     @property
     def ratio(self) -> float:
@@ -287,7 +290,7 @@ def zptimg_variance(sci_var, kernel) -> np.ndarray:
 
 
 def calibrate_image(sci, sci_header, catalog, pairs, psf_getter, *, cfg: dict, phot: dict,
-                    exclude_radec=(), log=None) -> dict:
+                    exclude_radec=(), star_factor=None, log=None) -> dict:
     """Calibration of one science image for each of its templates.
 
     Parameters
@@ -311,6 +314,10 @@ def calibrate_image(sci, sci_header, catalog, pairs, psf_getter, *, cfg: dict, p
         Config ``photometry`` section (``fit_shape``, ``local_bkg``, ``weights``).
     exclude_radec : sequence of (ra, dec)
         The objects being measured (kept out of the star list).
+    star_factor : callable, optional
+        ``star_factor(i, x, y, peff, pair)``: the PSF fit's measured / true flux of catalogue
+        star ``i`` for its own SED relative to the model's (:mod:`romandia.chromatic`); its
+        reference flux is multiplied by it, so the ratio is the model's error alone.
 
     Returns
     -------
@@ -345,11 +352,16 @@ def calibrate_image(sci, sci_header, catalog, pairs, psf_getter, *, cfg: dict, p
         for i, sx, sy, psf in stars:
             peff = kernel_convolve(psf, p["kernel"])
             ref = float(catalog["flux"].iloc[i]) if cfg["reference"] == "catalog" else None
-            meas.append(measure_star(p["zptimg"], p["var"], peff, sx, sy, fit_shape=int(phot["fit_shape"]),
-                                     local_bkg=tuple(phot["local_bkg"]) if phot["local_bkg"] else None,
-                                     weights=phot.get("weights", "background"),
-                                     radius=float(cfg["aperture_radius"]), annulus=annulus,
-                                     ref_flux=ref, min_snr=float(cfg["min_snr"])))
+            chrom = 1.0 if star_factor is None else float(star_factor(i, sx, sy, peff, p))
+            m = measure_star(p["zptimg"], p["var"], peff, sx, sy, fit_shape=int(phot["fit_shape"]),
+                             local_bkg=tuple(phot["local_bkg"]) if phot["local_bkg"] else None,
+                             weights=phot.get("weights", "background"),
+                             radius=float(cfg["aperture_radius"]), annulus=annulus,
+                             ref_flux=None if ref is None else ref * chrom, min_snr=float(cfg["min_snr"]))
+            if ref is None and math.isfinite(m.ref_flux):  # an aperture flux: the star's true flux
+                m.ref_flux, m.ref_err = m.ref_flux * chrom, m.ref_err * chrom
+            m.chrom = chrom
+            meas.append(m)
         out[name] = combine(meas, min_stars=int(cfg["min_stars"]))
         if log:
             c = out[name]

@@ -100,6 +100,22 @@ class Plan:
                 return o
         raise KeyError(f"object {oid} not in config")
 
+    def object_bands(self, oid: int) -> list[Obj]:
+        """The object ``oid`` in every band it is configured in (config order)."""
+        return [o for (o_id, _), o in self.by_id.items() if o_id == int(oid)]
+
+    def colour_images(self, sci: str) -> list[str]:
+        """Images in the other bands of the objects measured on science image ``sci``: the
+        first template of each (object, other band), sorted.  Their truth catalogues give the
+        field stars' colours (config ``chromatic.stars``)."""
+        band = self.images[sci].band
+        out = set()
+        for o in self.science_objects.get(sci, []):
+            for other in self.object_bands(o.oid):
+                if other.band != band and (other.templates or other.science):
+                    out.add((other.templates or other.science)[0])
+        return sorted(out)
+
     def anchor(self, pair: str) -> int:
         """Object id whose position sets the pair's PSFs."""
         return self.pair_objects[pair][0]

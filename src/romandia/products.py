@@ -68,6 +68,8 @@ PATHS = {
 SKY_HDUS = ("SKYSUB", "VAR", "DETMASK", "SKY", "DQ")
 PSF_HDUS = ("PSF", "ATPOS")
 PSF_MODEL_HDU = "PSFIMG"  # optional, beside PSF_HDUS
+#: optional, science images: the chromatic PSF's per-wavelength basis (romandia.chromatic.basis)
+CHROMA_HDU = "CHROMA"
 #: the aligned template handed from align to subtract in memory (:func:`as_stored`)
 ALIGNED_HDUS = ("TMPL", "TMPLVAR", "TMPLMASK", "BLANK", "PSFT", "TMPLVAR0")
 DIFFERENCE_SHARED = ("SCI", "SCIVAR", "SCIDQ")

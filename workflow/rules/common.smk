@@ -82,6 +82,10 @@ def image_params(wildcards):
         "path": str(PLAN.image_path(key)),
         "band": entry.band,
         "objects": image_objects(wildcards),
+        # a science image's PSFs get their chromatic basis (romandia.chromatic)
+        "chroma": bool(
+            config["chromatic"]["enabled"] and key in PLAN.science_templates
+        ),
         # the list line, for a download's error message; remote only, because params are a
         # rerun trigger and a local image's message names its file already
         "source": entry.source if PLAN.remote else "",
@@ -169,6 +173,17 @@ def photometry_rows(wildcards):
 
 
 @input_function
+def colour_catalogs(wildcards):
+    """Truth catalogues of images in the other bands of the science image's objects: the
+    field stars' colours for the chromatic correction (none for remote inputs, or with
+    chromatic.enabled or chromatic.stars false)."""
+    c = config["chromatic"]
+    if PLAN.remote or not (c["enabled"] and c["stars"]):
+        return []
+    return [_truth_location(k) for k in PLAN.colour_images(wildcards.sci)]
+
+
+@input_function
 def star_catalog(wildcards):
     """The OU2024 truth catalogue of a science image (calibration.stars: truth); for remote
     inputs its copy in the cache, which the science image's `prepare` downloaded."""
@@ -185,6 +200,20 @@ def object_photometry(wildcards):
     """The photometry of every science image of an object in a band."""
     o = PLAN.object(int(wildcards.oid), wildcards.band)
     return [f"{DIA}/phot/{s}.json" for s in o.science]
+
+
+@input_function
+def object_colour_photometry(wildcards):
+    """The photometry of the object's science images in its other bands (its colours, for
+    the chromatic correction; none with chromatic.enabled false)."""
+    if not config["chromatic"]["enabled"]:
+        return []
+    return [
+        f"{DIA}/phot/{s}.json"
+        for o in PLAN.object_bands(int(wildcards.oid))
+        if o.band != wildcards.band
+        for s in o.science
+    ]
 
 
 @input_function

@@ -3,6 +3,7 @@ rule lightcurve:
     epochs' stamps, and write its provenance record (snappl's id recipe)."""
     input:
         phot=object_photometry,
+        colour_phot=object_colour_photometry,
         stamps=object_stamps,
     output:
         csv=report(
@@ -35,6 +36,7 @@ rule lightcurve:
     params:
         truth_dir=truth_dir(),
         calibration=config["calibration"],
+        chromatic=config["chromatic"],
         provenance=provenance_params,
     script:
         "../../scripts/lightcurve.py"

@@ -16,6 +16,7 @@ rule photometry:
     params:
         rows=photometry_rows,
         catalog=star_catalog,
+        colour_catalogs=colour_catalogs,
         exclude=objects_radec_on_image,
         phot=config["photometry"],
         dq=config["dq"],

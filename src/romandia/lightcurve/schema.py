@@ -79,6 +79,13 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "calib_ratio_err",
     "calib_nstars",
     "calib_status",
+    "chrom_corr",
+    "chrom_corr_err",
+    "chrom_slope",
+    "chrom_slope_err",
+    "chrom_sed",
+    "chrom_status",
+    "chrom_resp",
 )
 
 #: Column dtype: ``"float64"``, ``"int64"``, ``"bool"`` or ``"str"`` (pandas object of str,
@@ -120,6 +127,13 @@ DTYPES: dict[str, str] = {
     "calib_ratio_err": "float64",
     "calib_nstars": "int64",
     "calib_status": "str",
+    "chrom_corr": "float64",
+    "chrom_corr_err": "float64",
+    "chrom_slope": "float64",
+    "chrom_slope_err": "float64",
+    "chrom_sed": "str",
+    "chrom_status": "str",
+    "chrom_resp": "str",
 }
 
 #: Units written to the parquet metadata ('' = dimensionless / not applicable).

@@ -51,7 +51,8 @@ def grid_psf(cfg: Mapping, header, shape, cell: float, models: Iterable = ()) ->
 
 def calibrate_science(sci: tuple, sci_var: np.ndarray, members: Mapping, catalog_path, *,
                       exclude_radec: Iterable, cfg: Mapping, phot: Mapping, psf_cfg: Mapping,
-                      models: Iterable = (), log: logging.Logger | None = None) -> dict:
+                      models: Iterable = (), bases: Mapping | None = None, colour_catalogs: Iterable = (),
+                      log: logging.Logger | None = None) -> dict:
     """The field-star calibration of a science image with each template.
 
     Parameters
@@ -71,6 +72,12 @@ def calibrate_science(sci: tuple, sci_var: np.ndarray, members: Mapping, catalog
         Config ``calibration``, ``photometry``, ``psf``.
     models : iterable of romandia.psf.ModelImage
         PSF model images already made on this image (:func:`grid_psf`).
+    bases : mapping, optional
+        ``{oid: romandia.chromatic.basis.ChromaBasis}`` in this image's frame: with
+        ``colour_catalogs``, each star's reference flux is scaled by its chromatic factor
+        (:func:`romandia.steps.chromatic.star_factor`).
+    colour_catalogs : iterable of path
+        Truth catalogues of images in other bands (the stars' colours).
 
     Returns
     -------
@@ -98,23 +105,40 @@ def calibrate_science(sci: tuple, sci_var: np.ndarray, members: Mapping, catalog
                     "var": calibration.zptimg_variance(sci_var, kernel), "kernel": kernel}
     if pairs:
         psf_at = grid_psf(psf_cfg, hdr, data.shape, float(cfg["psf_grid"]), models)
+        factor = None
+        if bases:
+            from . import chromatic
+
+            band = str(hdr["FILTER"]).strip()
+            n = len(next(iter(bases.values())).waves)
+            weights = chromatic.star_sed_weights(catalog, band, chromatic.catalogue_mags(colour_catalogs), n)
+            factor = chromatic.star_factor(bases, hdr, psf_cfg, phot, weights,
+                                           chromatic.model_weights(psf_cfg, band, n), log=log)
         res = calibration.calibrate_image(data, hdr, catalog, pairs, psf_at, cfg=dict(cfg), phot=dict(phot),
-                                          exclude_radec=exclude_radec,
+                                          exclude_radec=exclude_radec, star_factor=factor,
                                           log=log.info if log is not None else None)
         out.update(res)
     return {t: out[t] for t in templates}
 
 
+def same_frame(prepared, sci_header, shape) -> bool:
+    """Whether a science image's ``prepare`` product is in the frame of the difference's
+    ``SCI`` (same cutout origin and shape, from the headers)."""
+    if prepared is None or prepared.failure is not None:
+        return False
+    sky = prepared.header("SKYSUB")
+    return (int(sky["NAXIS2"]), int(sky["NAXIS1"])) == tuple(shape) and all(
+        int(sky.get(k, 0)) == int(sci_header.get(k, 0)) for k in (products.KEY_X0, products.KEY_Y0))
+
+
 def object_models(prepared, sci_header, shape) -> list:
     """The PSF model images (:class:`romandia.psf.ModelImage`) of the objects in a science
-    image's ``prepare`` product, when it is in the frame of the difference's ``SCI`` (same
-    cutout origin and shape, from the headers; else none)."""
+    image's ``prepare`` product, when it is in the frame of the difference's ``SCI``
+    (:func:`same_frame`; else none)."""
     oids = [] if prepared is None or prepared.failure is not None else prepared.members_with(products.PSF_MODEL_HDU)
     if not oids:
         return []
-    sky = prepared.header("SKYSUB")  # the frame first, from the header: no model read in vain
-    if (int(sky["NAXIS2"]), int(sky["NAXIS1"])) != tuple(shape) or any(
-            int(sky.get(k, 0)) != int(sci_header.get(k, 0)) for k in (products.KEY_X0, products.KEY_Y0)):
+    if not same_frame(prepared, sci_header, shape):  # the frame first: no model read in vain
         return []
     out = []
     for oid in oids:
@@ -129,7 +153,8 @@ def object_models(prepared, sci_header, shape) -> list:
 
 
 def calibrate_batch(diff, templates: Iterable[str], catalog_path, *, exclude_radec: Iterable, cfg: Mapping,
-                    phot: Mapping, psf_cfg: Mapping, prepared=None, log: logging.Logger | None = None) -> dict:
+                    phot: Mapping, psf_cfg: Mapping, prepared=None, colour_catalogs: Iterable = (),
+                    log: logging.Logger | None = None) -> dict:
     """:func:`calibrate_science` on a difference product (:class:`romandia.products.Batch`),
     with the object PSF models of the science image's ``prepare`` product (a Batch, optional:
     :func:`object_models`).
@@ -137,7 +162,7 @@ def calibrate_batch(diff, templates: Iterable[str], catalog_path, *, exclude_rad
     Returns ``{template: calibration dict}``; with ``cfg["enabled"]`` false every status is
     ``off (calibration.enabled: false)``, and when the science image failed, ``unmeasured: ...``.
     """
-    templates = list(templates)
+    templates, colour_catalogs = list(templates), list(colour_catalogs)
     if not cfg["enabled"]:
         return {t: {"status": "off (calibration.enabled: false)"} for t in templates}
     if diff.failure is not None:
@@ -150,9 +175,15 @@ def calibrate_batch(diff, templates: Iterable[str], catalog_path, *, exclude_rad
             members[t] = err
     sci = diff.shared(products.DIFFERENCE_SHARED)
     models = object_models(prepared, sci["SCI"][1], sci["SCI"][0].shape)
+    bases = {}
+    if list(colour_catalogs) and same_frame(prepared, sci["SCI"][1], sci["SCI"][0].shape):
+        from .chromatic import read_bases
+
+        bases = read_bases(prepared)
     if log is not None and models:
         log.info("field-star PSFs: the model image of %d object(s) from the prepare product where they "
                  "lie, cell centres elsewhere", len(models))
     cals = calibrate_science(sci["SCI"], sci["SCIVAR"][0], members, catalog_path, exclude_radec=exclude_radec,
-                             cfg=cfg, phot=phot, psf_cfg=psf_cfg, models=models, log=log)
+                             cfg=cfg, phot=phot, psf_cfg=psf_cfg, models=models, bases=bases,
+                             colour_catalogs=colour_catalogs, log=log)
     return {t: c.to_dict() for t, c in cals.items()}

@@ -13,14 +13,14 @@ import pandas as pd
 from .. import calibration, io, lightcurve, ou2024, provenance
 
 
-def object_rows(phot_paths: Iterable, oid: int, band: str) -> list[dict]:
-    """The rows of object ``oid`` in ``band`` in photometry products (JSON, one per science
-    image; each holds the rows of every object and template on that image)."""
+def object_rows(phot_paths: Iterable, oid: int, band: str | None) -> list[dict]:
+    """The rows of object ``oid`` in ``band`` (None: every band) in photometry products (JSON,
+    one per science image; each holds the rows of every object and template on that image)."""
     rows = []
     for p in phot_paths:
         with open(p) as fh:
             doc = json.load(fh)
-        rows += [r for r in doc["rows"] if int(r["oid"]) == int(oid) and r["band"] == band]
+        rows += [r for r in doc["rows"] if int(r["oid"]) == int(oid) and (band is None or r["band"] == band)]
     return rows
 
 
@@ -35,12 +35,36 @@ def input_checksums(phot_paths: Iterable) -> dict:
     return out
 
 
-def object_lightcurve(phot_paths: Iterable, oid: int, band: str, *, pool_calibration: bool) -> pd.DataFrame:
-    """Merged, sorted lightcurve of ``oid`` (:func:`romandia.lightcurve.merge_rows`); with
-    ``pool_calibration`` the rows without their own field-star calibration get the pooled one
-    (:func:`romandia.calibration.pool_unmeasured`)."""
-    df = lightcurve.merge_rows(object_rows(phot_paths, oid, band))
-    return calibration.pool_unmeasured(df) if pool_calibration else df
+def object_lightcurve(phot_paths: Iterable, oid: int, band: str, *, pool_calibration: bool,
+                      colour_paths: Iterable = (), chromatic: Mapping | None = None) -> pd.DataFrame:
+    """Merged, sorted lightcurve of ``oid`` in ``band`` (:func:`romandia.lightcurve.merge_rows`).
+
+    With ``pool_calibration`` the rows without their own field-star calibration get the pooled
+    one of their band (:func:`romandia.calibration.pool_unmeasured`).  With ``chromatic``
+    (config ``chromatic``) ``enabled``, the rows are
+    corrected for the object's own SED (:func:`romandia.chromatic.estimate.
+    correct_lightcurves`), its colours from its rows in the other bands' photometry
+    (``colour_paths``, the object's science images in its other bands).
+    """
+    from ..chromatic.estimate import CHROM_COLUMNS, correct_lightcurves
+
+    frames = []
+    rows = object_rows(list(phot_paths) + list(colour_paths), oid, None)
+    for b in sorted({r["band"] for r in rows} | {band}):
+        df = lightcurve.merge_rows([r for r in rows if r["band"] == b])
+        frames.append(calibration.pool_unmeasured(df) if pool_calibration and len(df) else df)
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    c = dict(chromatic or {})
+    if c.get("enabled"):
+        df = correct_lightcurves(df, window_days=float(c["window_days"]), min_snr=float(c["min_snr"]),
+                                 max_gap_days=float(c["max_gap_days"]))
+    else:
+        df = df.copy()
+        for col in CHROM_COLUMNS:
+            df[col] = "" if col in ("chrom_sed", "chrom_status") else np.nan
+        df.loc[df["success"].astype(bool), "chrom_status"] = "not applied (chromatic.enabled: false)"
+    out = df[df["band"] == band]
+    return lightcurve.sort_lightcurve(lightcurve.apply_schema(out))
 
 
 def truth_curve(truth_dir, oid: int, band: str, df: pd.DataFrame, log: logging.Logger | None = None):

@@ -23,11 +23,13 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from .. import calibration, checks, errorprop, lightcurve, photometry, products, resample, stamps
+from ..chromatic import response as chromatic_response
 from ..constants import zeropoint
 from ..convolve import kernel_convolve
 from ..dq import DEFAULT_IGNORE, mask_bits
 from ..errors import DataError
 from ..io import header_wcs, sky_to_pixel
+from . import chromatic
 
 #: stamp HDU -> HDU of the difference product it is cut from (shared or member)
 STAMP_SOURCES = {"SCI": "SCI", "TEMPLATE": "TMPL", "DIFF": "DIFF", "VAR": "VAR", "SCIVAR": "SCIVAR",
@@ -63,7 +65,7 @@ def propagated_error(st: Mapping, member: Mapping, psf_eff, x: float, y: float, 
 
 def measure_object(st: Mapping, member: Mapping, psf_sci: np.ndarray, ra: float, dec: float, *,
                    phot: Mapping, resample_kernel: str, cal: Mapping, apply_calibration: bool,
-                   sci_dq: tuple | None = None, dq_bits: int = 0,
+                   sci_dq: tuple | None = None, dq_bits: int = 0, chroma: tuple | None = None,
                    log: logging.Logger | None = None) -> tuple[dict, dict]:
     """Forced PSF photometry of one object on one pair.
 
@@ -88,6 +90,10 @@ def measure_object(st: Mapping, member: Mapping, psf_sci: np.ndarray, ra: float,
     sci_dq : (ndarray, Header), optional
         The science image's DQ and WCS header; masked pixels (``dq_bits``) in the fit box fail
         the row naming their flags (:func:`romandia.checks.check_dq_at_object`).
+    chroma : (ndarray, ndarray), optional
+        The chromatic PSF's basis stamps at the object (as ``psf_sci``) and the model SED's
+        weights: the row gets ``chrom_resp``, the fit's normalised responses
+        (:func:`romandia.chromatic.response.responses`), for the lightcurve's correction.
 
     Returns
     -------
@@ -125,6 +131,18 @@ def measure_object(st: Mapping, member: Mapping, psf_sci: np.ndarray, ra: float,
         )
         if not res["success"]:
             raise DataError("photometry", res.get("message") or "fit failed")
+        if chroma is not None:
+            def to_difference(p):  # the model's own sequence of convolutions
+                return kernel_convolve(kernel_convolve(p, psft / psft.sum()), member["DECORR"][0])
+
+            try:
+                r = chromatic_response.responses(chroma[0], to_difference, psf_eff, st["VAR"][0], x, y,
+                                                 fit_shape=phot["fit_shape"],
+                                                 weights=phot.get("weights", "background"), w_model=chroma[1])
+                meta["chrom_resp"] = chromatic_response.format_response(r)
+            except ValueError as exc:  # the row keeps its flux; its chrom_status will say why
+                if log is not None:
+                    log.warning("chromatic responses not computed: %s", exc)
         res["flux_err_pixel"] = res["flux_err"]
         if phot["flux_err"] == "propagated":
             res["flux_err"] = propagated_error(st, member, psf_eff, x, y, phot, resample_kernel, log)
@@ -141,7 +159,7 @@ def measure_object(st: Mapping, member: Mapping, psf_sci: np.ndarray, ra: float,
 
 def measure_science(diff: products.Batch, prepared: products.Batch, rows: list[Mapping], calibrations: Mapping, *,
                     phot: Mapping, resample_kernel: str, apply_calibration: bool,
-                    dq_ignore: Iterable = DEFAULT_IGNORE,
+                    dq_ignore: Iterable = DEFAULT_IGNORE, psf_cfg: Mapping | None = None,
                     log: logging.Logger | None = None) -> tuple[list[dict], dict]:
     """Every row of one science image: stamps, photometry, calibration.
 
@@ -161,6 +179,9 @@ def measure_science(diff: products.Batch, prepared: products.Batch, rows: list[M
     dq_ignore : iterable of str
         Config ``dq.ignore``: a science pixel with any other DQ flag inside an object's fit
         box fails that row, naming the flags (:func:`romandia.checks.check_dq_at_object`).
+    psf_cfg : mapping, optional
+        Config ``psf``: objects whose prepare member holds the chromatic basis (``CHROMA``)
+        get their rows' ``chrom_resp`` (:func:`measure_object`).
 
     Returns
     -------
@@ -170,6 +191,8 @@ def measure_science(diff: products.Batch, prepared: products.Batch, rows: list[M
     """
     shared = None
     bits = mask_bits(dq_ignore)
+    bases = chromatic.read_bases(prepared) if psf_cfg is not None else {}
+    chroma: dict = {}  # oid -> (basis stamps, model weights)
     members: dict = {}  # template -> its difference member, read once for all objects
     out_rows, out_stamps = [], {}
     for spec in rows:
@@ -184,6 +207,10 @@ def measure_science(diff: products.Batch, prepared: products.Batch, rows: list[M
                 members[t] = diff.member(t, products.DIFFERENCE_HDUS + products.DIFFERENCE_CARRIED)
             member = members[t]
             psf_sci = prepared.member(oid, ["ATPOS"])["ATPOS"][0]
+            if str(oid) in bases and str(oid) not in chroma:
+                b = bases[str(oid)]
+                chroma[str(oid)] = (chromatic.object_stamps(prepared, oid, b, psf_cfg),
+                                    chromatic.model_weights(psf_cfg, meta["band"], len(b.waves)))
             if shared is None:
                 shared = diff.shared(products.DIFFERENCE_SHARED)
             st = cut_stamps({**shared, **member}, meta["ra"], meta["dec"], int(phot["stamp_size"]))
@@ -191,7 +218,8 @@ def measure_science(diff: products.Batch, prepared: products.Batch, rows: list[M
             res, m = measure_object(st, member, psf_sci, meta["ra"], meta["dec"], phot=phot,
                                     resample_kernel=resample_kernel, cal=cal,
                                     apply_calibration=apply_calibration,
-                                    sci_dq=(shared["SCIDQ"][0], shared["SCI"][1]), dq_bits=bits, log=log)
+                                    sci_dq=(shared["SCIDQ"][0], shared["SCI"][1]), dq_bits=bits,
+                                    chroma=chroma.get(str(oid)), log=log)
             meta.update(m, flux_uncal=res["flux_uncal"], flux_err_uncal=res["flux_err_uncal"])
             if log is not None:
                 log.info("object %s, template %s: %s", oid, t, {k: res[k] for k in (

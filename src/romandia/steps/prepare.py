@@ -201,7 +201,8 @@ def sky_product(img: io.Image, *, sky_cfg: Mapping, variance: str, dq_ignore: It
 def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size: int | None,
                   sky_cfg: Mapping, variance: str, psf_cfg: Mapping, fetch: Mapping | None = None,
                   source: str = "", extra: Iterable = (), dq_ignore: Iterable = dqflags.DEFAULT_IGNORE,
-                  asdf: Mapping | None = None, log: logging.Logger | None = None) -> Prepared:
+                  asdf: Mapping | None = None, chroma: bool = False,
+                  log: logging.Logger | None = None) -> Prepared:
     """Stages ``fetch``, ``sky_subtract`` and ``psf`` of one input image.
 
     Parameters
@@ -221,6 +222,9 @@ def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size
         downloaded image is deleted once read.
     asdf : mapping, optional
         Config ``asdf`` (Roman L2 inputs: :func:`romandia.l2asdf.load_l2_image`).
+    chroma : bool
+        The PSFs' chromatic basis too (a science image with ``chromatic.enabled``;
+        :func:`romandia.steps.psf.object_psf`).
 
     Raises
     ------
@@ -240,7 +244,7 @@ def prepare_image(path, *, image: str, band: str, objects: Iterable, cutout_size
     seconds["fetch"], t = time.perf_counter() - t, time.perf_counter()
     sky_hdus = sky_product(img, sky_cfg=sky_cfg, variance=variance, dq_ignore=dq_ignore, log=log)
     seconds["sky_subtract"], t = time.perf_counter() - t, time.perf_counter()
-    psfs = psf_step.image_psfs(img, objects, image=image, cfg=psf_cfg, log=log)
+    psfs = psf_step.image_psfs(img, objects, image=image, cfg=psf_cfg, chroma=chroma, log=log)
     seconds["psf"] = time.perf_counter() - t
     if log is not None:
         for name, s in seconds.items():

@@ -21,7 +21,7 @@ def provider_params(cfg: Mapping) -> dict:
     return params
 
 
-def object_psf(img: Image, ra: float, dec: float, *, oid, image: str, cfg: Mapping) -> dict:
+def object_psf(img: Image, ra: float, dec: float, *, oid, image: str, cfg: Mapping, chroma: bool = False) -> dict:
     """The ``PSF`` (centred) and ``ATPOS`` (at the object's sub-pixel position) stamps.
 
     Parameters
@@ -34,6 +34,10 @@ def object_psf(img: Image, ra: float, dec: float, *, oid, image: str, cfg: Mappi
         Object id and image key, for messages.
     cfg : mapping
         Config ``psf`` (``type``, ``params``).
+    chroma : bool
+        Also the chromatic PSF's per-wavelength basis (``CHROMA``,
+        :mod:`romandia.chromatic.basis`; galsim provider with a chromatic model only), which
+        the photometry of a science image uses for its chromatic correction.
 
     Returns
     -------
@@ -63,6 +67,12 @@ def object_psf(img: Image, ra: float, dec: float, *, oid, image: str, cfg: Mappi
            "ATPOS": (np.asarray(at_pos, dtype=np.float64), hdr)}
     if model is not None:
         out[products.PSF_MODEL_HDU] = model_image_data(model)
+    if chroma and cfg["type"] == "galsim":
+        from ..chromatic import basis
+
+        b = basis.make_basis(params, img.header, x, y)
+        if b is not None:
+            out[products.CHROMA_HDU] = basis.basis_data(b)
     return out
 
 
@@ -86,14 +96,14 @@ def read_model_image(data: np.ndarray, header) -> psf_providers.ModelImage:
         stepk=float(header[products.KEY_PSFSTEPK]), model=str(header[products.KEY_PSFMODEL]))
 
 
-def image_psfs(img: Image, objects: Iterable, *, image: str, cfg: Mapping,
+def image_psfs(img: Image, objects: Iterable, *, image: str, cfg: Mapping, chroma: bool = False,
                log: logging.Logger | None = None) -> dict:
     """:func:`object_psf` for every ``(oid, ra, dec)``: ``{str(oid): members or DataError}``."""
     objs = {str(oid): (float(ra), float(dec)) for oid, ra, dec in objects}
 
     def one(oid):
         ra, dec = objs[oid]
-        out = object_psf(img, ra, dec, oid=oid, image=image, cfg=cfg)
+        out = object_psf(img, ra, dec, oid=oid, image=image, cfg=cfg, chroma=chroma)
         if log is not None:
             h = out["PSF"][1]
             log.info("%s PSF of object %s at (%.2f, %.2f), sum %.4f", cfg["type"], oid,
