@@ -71,12 +71,14 @@ def _run_validate(args: argparse.Namespace) -> int:
         from romandia.validation import INPUT_FORMAT
 
         configs["asdf"] = {INPUT_FORMAT: "asdf"}
+    if args.chromatic:
+        configs["no chromatic correction"] = {"chromatic": {"enabled": False}}
     configs.update(_variants(args.also))
     res = run_validation(args.out, preset=args.preset, config_overrides=overrides, configs=configs,
                          cores=args.cores, report=args.report, plot_dir=args.plots,
                          field_stars=not args.no_field_stars, max_zp_images=args.max_zp_images,
                          seed=args.seed, command="romandia " + " ".join(sys.argv[1:]),
-                         cases=_cases(args.mismatch), reuse=args.reuse)
+                         cases=_cases(args.mismatch), reuse=args.reuse, chromatic=args.chromatic)
     bad = res["romandia"]["summary"]["n_failed"]  # failed rows with romandia's defaults
     return 0 if bad == 0 or args.allow_failures else 1
 
@@ -134,6 +136,10 @@ def _build_validate(sub) -> None:
     p.add_argument("--also", action="append", metavar="NAME=FILE",
                    help="also run the workflow with the config overrides in FILE (YAML) on the same "
                         "data, reported as NAME (repeatable; e.g. sky_photutils=config/variants/sky_photutils.yaml)")
+    p.add_argument("--chromatic", action="store_true",
+                   help="also run without the chromatic correction (configuration 'no chromatic "
+                        "correction') and report bias by band, SN phase, colour, redshift and host, and "
+                        "the pre-explosion epochs (romandia.validation.chromatic; e.g. --preset validation_sed)")
     p.add_argument("--report", default=None, metavar="FILE", help="e.g. docs/validation.md")
     p.add_argument("--plots", default=None, metavar="DIR", help="default: next to the report")
     p.add_argument("--mismatch", default=None, metavar="all|CASE,...",

@@ -141,7 +141,8 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
                    configs: Mapping[str, Mapping] | None = None, cores: int = 2,
                    report: str | os.PathLike | None = None, plot_dir: str | os.PathLike | None = None,
                    field_stars: bool = True, max_zp_images: int | None = None, seed: int | None = None,
-                   command: str = "", log=print, cases: Sequence[str] = (), reuse: bool = False) -> dict:
+                   command: str = "", log=print, cases: Sequence[str] = (), reuse: bool = False,
+                   chromatic: bool = False) -> dict:
     """Simulate, run the workflow for each configuration, analyse, and write the report.
 
     Parameters
@@ -166,6 +167,10 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
     reuse : bool
         Analyse a configuration's workflow directory as it is, without calling Snakemake, when
         it already holds lightcurves (a run finished with other code; its time is then NaN).
+    chromatic : bool
+        Add each configuration's :func:`romandia.validation.chromatic.chromatic_summary` (bias by
+        band, phase, colour, redshift and host; pre-explosion epochs) to the results
+        (``"chromatic"``) and the report.
 
     Returns
     -------
@@ -234,14 +239,23 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
             "sim_seconds": sim_seconds, "version": man.get("romandia_version", ""), "config": cfg,
             "mismatch": mm, "case_seconds": {n: results[n]["seconds"] for n in cases}}
     results["meta"] = meta
+    chrom_md = ""
+    if chromatic:
+        from .chromatic import attach_sn_truth, chromatic_markdown, chromatic_summary
+
+        for n in configs:
+            results[n]["chromatic"] = chromatic_summary(attach_sn_truth(results[n]["df"], sims))
+        chrom_md = ("\n\n## What differs between supernova and stars (per-object SEDs)\n\n"
+                    + chromatic_markdown({n: results[n]["chromatic"] for n in configs}))
     if report:
         doc = Path(report)
         pdir = Path(plot_dir) if plot_dir else doc.parent / doc.stem
         plots = make_plots({n: results[n]["df"] for n in configs}, pdir, sims_dir=sims)
-        write_report(doc, report_markdown({n: results[n] for n in configs}, meta, plots, doc.parent))
+        write_report(doc, report_markdown({n: results[n] for n in configs}, meta, plots, doc.parent) + chrom_md)
         log(f"report written to {doc}")
     summary_json = {n: {"summary": results[n]["summary"], "field_stars": results[n]["field_stars"],
-                        "seconds": results[n]["seconds"]} for n in configs}
+                        "seconds": results[n]["seconds"], "chromatic": results[n].get("chromatic")}
+                    for n in configs}
     summary_json["mismatch"] = {n: c["summary"] for n, c in mm.items()}
     (out / "summary.json").write_text(json.dumps(summary_json, indent=1, default=float))
     return results
