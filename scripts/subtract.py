@@ -31,10 +31,14 @@ def main(log):
                 tmpl_sky = tmpl.shared(["SKYSUB", "VAR", "DETMASK"])  # raises a failed image's error
                 checksums[t] = tmpl_sky["SKYSUB"][1].get(products.KEY_SHA256)
                 psf_s = sci_prepared.member(anchor, ["PSF"])["PSF"][0]
+                psf_at = None
+                if p.template_psf == "resampled":
+                    tmpl.member(anchor, ["PSF"])  # the object's own failure first (outside the template)
+                    psf_at = subtract.template_psf_at(tmpl, anchor, p.psf)
                 return subtract.difference_template(
                     sci_x, tmpl_sky, lambda: tmpl.member(anchor, ["PSF"])["PSF"][0], psf_s, radec,
                     kernel=p.kernel, exclude_radec=p.exclude, sfft=p.sfft, sci_key=sm.wildcards.sci, tmpl_key=t,
-                    threads=sm.threads, xp=xp, log=log)
+                    threads=sm.threads, xp=xp, tmpl_psf_at=psf_at, log=log)
 
         members = each_member(pairs, one, log, "template")
     shared = {"SCI": sci["SKYSUB"], "SCIVAR": sci["VAR"], "SCIDQ": sci["DQ"]}

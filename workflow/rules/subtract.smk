@@ -18,6 +18,8 @@ rule subtract:
     params:
         pairs=subtract_pairs,
         kernel=config["resample_kernel"],
+        template_psf=config["template_psf"],
+        psf=config["psf"],
         sfft=config["sfft"],
         exclude=objects_radec_on_image,
         backend=config["backend"],

@@ -58,7 +58,7 @@ def local_jacobian(wcs, x: float, y: float, h: float = 0.5) -> np.ndarray:
     )
 
 
-def rotate_psf(psf, jac_source, jac_target, kernel: str = "cubic", xp=None):
+def rotate_psf(psf, jac_source, jac_target, kernel: str = "cubic", xp=None, offset=(0.0, 0.0)):
     """Map a PSF stamp from the source pixel frame into the target pixel frame.
 
     A target-frame offset ``u_t = (dx, dy)`` from the stamp centre corresponds to the sky
@@ -79,6 +79,12 @@ def rotate_psf(psf, jac_source, jac_target, kernel: str = "cubic", xp=None):
         Interpolation: ``'cubic'`` is a cubic B-spline (``scipy.ndimage.map_coordinates``
         ``order=3``, or ``cupyx.scipy.ndimage``), the others as in :func:`resample` but
         without renormalisation (values outside the stamp are 0).
+    offset : (float, float)
+        Where the point source is in the source stamp, from its central pixel [source px]:
+        a PSF drawn at a sub-pixel phase.  The output is centred on its central pixel
+        (source-frame ``c + offset`` maps to it), so that resampling a PSF drawn at the
+        phase the image's pixel map has at the object, with the image's own interpolant,
+        gives the PSF of the *resampled* image there, its interpolation blur included.
 
     Returns
     -------
@@ -98,8 +104,8 @@ def rotate_psf(psf, jac_source, jac_target, kernel: str = "cubic", xp=None):
     c = (n - 1) / 2.0
     g = np.arange(n, dtype=float) - c
     dx, dy = np.meshgrid(g, g)
-    xs = c + m[0, 0] * dx + m[0, 1] * dy
-    ys = c + m[1, 0] * dx + m[1, 1] * dy
+    xs = c + float(offset[0]) + m[0, 0] * dx + m[0, 1] * dy
+    ys = c + float(offset[1]) + m[1, 0] * dx + m[1, 1] * dy
     if kernel == "cubic":
         coords = asarray(np.stack([ys, xs]), xp)
         out = ndimage_namespace(xp).map_coordinates(p, coords, order=3, mode="constant", cval=0.0,

@@ -14,6 +14,7 @@ from ..xp import asarray, nvtx_range
 
 def align_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarray], radec: tuple[float, float], *,
                    kernel: str, sci_key: str, tmpl_key: str, xp=None,
+                   tmpl_psf_at: Callable[[float, float], np.ndarray] | None = None,
                    log: logging.Logger | None = None) -> dict:
     """Resample a template (image, variance, detection mask) onto the science grid.
 
@@ -37,6 +38,16 @@ def align_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarra
     xp : module, optional
         Array namespace (:func:`romandia.xp.select_backend`); the template's arrays and the
         pixel map are moved to it once and the aligned arrays stay there.  Default NumPy.
+    tmpl_psf_at : callable, optional
+        ``tmpl_psf_at(x, y)`` -> the template's PSF drawn at the sub-pixel phase of the
+        template-frame position (x, y) (config ``template_psf: resampled``, the default).
+        ``PSFT`` is then the PSF of the *resampled* template at the science pixel nearest the
+        object: the template PSF drawn where the pixel map puts that pixel and resampled with
+        the image's own interpolant (:func:`romandia.resample.rotate_psf` with ``offset``), so
+        the cross-convolution gives the science image the blur the interpolation gave the
+        template (otherwise left under the SN as a positive host residual on compact hosts:
+        docs/validation.md).  None: the centred ``tmpl_psf()`` rotated with a cubic B-spline
+        (``template_psf: rotated``, romandia before December 2026).
 
     Returns
     -------
@@ -59,19 +70,28 @@ def align_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarra
         rs = resample.resample_image_set(asarray(tmpl_data, xp), asarray(xs, xp), asarray(ys, xp),
                                          var=asarray(tmpl["VAR"][0], xp), mask=asarray(tmpl["DETMASK"][0], xp),
                                          kernel=kernel)
-    psf_t = asarray(tmpl_psf(), xp)
     ra, dec = radec
     xs0, ys0 = sky_to_pixel(w_sci, ra, dec)
     xt0, yt0 = sky_to_pixel(w_tmpl, ra, dec)
-    psft = resample.rotate_psf(psf_t, resample.local_jacobian(w_tmpl, xt0, yt0),
-                               resample.local_jacobian(w_sci, xs0, ys0))
+    jt, js = resample.local_jacobian(w_tmpl, xt0, yt0), resample.local_jacobian(w_sci, xs0, ys0)
+    if tmpl_psf_at is None:
+        psft = resample.rotate_psf(asarray(tmpl_psf(), xp), jt, js)
+    else:
+        # the template position of the science pixel nearest the object (the pixel map's
+        # linear part about the object: the same phase the image's interpolation had there)
+        p = np.array([np.floor(xs0 + 0.5), np.floor(ys0 + 0.5)])
+        q = np.array([xt0, yt0]) + np.linalg.solve(jt, js) @ (p - np.array([xs0, ys0]))
+        offset = q - np.floor(q + 0.5)
+        psft = resample.rotate_psf(asarray(tmpl_psf_at(float(q[0]), float(q[1])), xp), jt, js, kernel=kernel,
+                                   offset=(float(offset[0]), float(offset[1])))
     hdr = sci_hdr.copy()
     hdr[products.KEY_TSKYRMS] = (float(tmpl_hdr[products.KEY_SKYRMS]), "template sky RMS before resampling [counts]")
     hdr[products.KEY_TMPLNAME] = str(tmpl_hdr.get(products.KEY_SOURCE, ""))
     hdr[products.KEY_TZPTMAG] = (float(tmpl_hdr["ZPTMAG"]), "template ZPTMAG (calibrated flux ratio)")
     if log is not None:
-        log.info("template %s resampled onto %s (%.1f%% blank), PSF rotated at (%.2f, %.2f)",
-                 tmpl_key, sci_data.shape, 100 * float(xp.mean(rs["blank"])), xs0, ys0)
+        how = "rotated" if tmpl_psf_at is None else f"resampled ({kernel}) from its phase"
+        log.info("template %s resampled onto %s (%.1f%% blank), PSF %s at (%.2f, %.2f)",
+                 tmpl_key, sci_data.shape, 100 * float(xp.mean(rs["blank"])), how, xs0, ys0)
     return {
         "TMPL": (rs["image"], hdr),
         "TMPLVAR": (rs["var"], hdr),

@@ -133,6 +133,7 @@ def subtract_template(sci: Mapping, aligned: Mapping, sci_psf: np.ndarray, *, ex
 def difference_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarray], sci_psf: np.ndarray,
                         radec: tuple[float, float], *, kernel: str, exclude_radec: Iterable, sfft: Mapping,
                         sci_key: str, tmpl_key: str, threads: int = 1, xp=None,
+                        tmpl_psf_at: Callable[[float, float], np.ndarray] | None = None,
                         log: logging.Logger | None = None) -> dict:
     """Stages ``align`` then ``subtract`` of one template: the difference member.
 
@@ -149,8 +150,9 @@ def difference_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.n
         The science PSF at ``radec``, centred.
     radec : (float, float)
         The pair's anchor object [deg].
-    kernel, sci_key, tmpl_key
-        See :func:`romandia.steps.align.align_template`.
+    kernel, sci_key, tmpl_key, tmpl_psf_at
+        See :func:`romandia.steps.align.align_template` (:func:`template_psf_at` makes
+        ``tmpl_psf_at``).
     exclude_radec, sfft, threads
         See :func:`subtract_template`.
     xp : module, optional
@@ -169,10 +171,30 @@ def difference_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.n
         ``align`` or ``subtract``.
     """
     aligned = align_template(sci, tmpl, tmpl_psf, radec, kernel=kernel, sci_key=sci_key, tmpl_key=tmpl_key,
-                             xp=xp, log=log)
+                             xp=xp, tmpl_psf_at=tmpl_psf_at, log=log)
     member = subtract_template(sci, products.as_stored(aligned), asarray(sci_psf, xp or np),
                                exclude_radec=exclude_radec, sfft=sfft, threads=threads, log=log)
     return {k: (None if d is None else to_numpy(d), h) for k, (d, h) in member.items()}
+
+
+def template_psf_at(prepared, oid, psf_cfg: Mapping) -> Callable[[float, float], np.ndarray]:
+    """``f(x, y)``: the template's PSF drawn at the sub-pixel phase of its 0-based position
+    (x, y), from a template's prepare product (a :class:`romandia.products.Batch`): the
+    object's own model image (``PSFIMG``, galsim) where it has one, else the provider itself
+    (:func:`romandia.psf.psf_stamp`, ``at_position=True``)."""
+    from .. import psf as psf_providers
+    from .psf import provider_params, read_model_image
+
+    params = provider_params(psf_cfg)
+    header = prepared.header("SKYSUB")
+    model = None
+    if str(oid) in prepared.members_with(products.PSF_MODEL_HDU):
+        model = read_model_image(*prepared.member(oid, [products.PSF_MODEL_HDU])[products.PSF_MODEL_HDU])
+
+    def at(x, y):
+        return psf_providers.psf_stamp(psf_cfg["type"], params, header, x, y, at_position=True, model_image=model)
+
+    return at
 
 
 def to_namespace(hdus: Mapping, xp) -> dict:
