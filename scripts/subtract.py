@@ -31,10 +31,7 @@ def main(log):
                 tmpl_sky = tmpl.shared(["SKYSUB", "VAR", "DETMASK"])  # raises a failed image's error
                 checksums[t] = tmpl_sky["SKYSUB"][1].get(products.KEY_SHA256)
                 psf_s = sci_prepared.member(anchor, ["PSF"])["PSF"][0]
-                psf_at = None
-                if p.template_psf == "resampled":
-                    tmpl.member(anchor, ["PSF"])  # the object's own failure first (outside the template)
-                    psf_at = subtract.template_psf_at(tmpl, anchor, p.psf)
+                psf_at = subtract.template_psf_at(tmpl, anchor, p.psf) if p.template_psf == "resampled" else None
                 return subtract.difference_template(
                     sci_x, tmpl_sky, lambda: tmpl.member(anchor, ["PSF"])["PSF"][0], psf_s, radec,
                     kernel=p.kernel, exclude_radec=p.exclude, sfft=p.sfft, sci_key=sm.wildcards.sci, tmpl_key=t,

@@ -186,13 +186,17 @@ def template_psf_at(prepared, oid, psf_cfg: Mapping) -> Callable[[float, float],
     from .psf import provider_params, read_model_image
 
     params = provider_params(psf_cfg)
-    header = prepared.header("SKYSUB")
-    model = None
-    if str(oid) in prepared.members_with(products.PSF_MODEL_HDU):
-        model = read_model_image(*prepared.member(oid, [products.PSF_MODEL_HDU])[products.PSF_MODEL_HDU])
+    cache: dict = {}
 
     def at(x, y):
-        return psf_providers.psf_stamp(psf_cfg["type"], params, header, x, y, at_position=True, model_image=model)
+        if not cache:  # on first use (in align, after the overlap check), as tmpl_psf()
+            prepared.member(oid, ["PSF"])  # raises the object's own failure (outside the template)
+            cache["header"], cache["model"] = prepared.header("SKYSUB"), None
+            if str(oid) in prepared.members_with(products.PSF_MODEL_HDU):
+                data, hdr = prepared.member(oid, [products.PSF_MODEL_HDU])[products.PSF_MODEL_HDU]
+                cache["model"] = read_model_image(data, hdr)
+        return psf_providers.psf_stamp(psf_cfg["type"], params, cache["header"], x, y, at_position=True,
+                                       model_image=cache["model"])
 
     return at
 
