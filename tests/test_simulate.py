@@ -386,7 +386,7 @@ def test_roman_psf_stamp_properties(runs):
 
 
 # ----------------------------------------------------------------------------- presets + CLI
-@pytest.mark.parametrize("name", ["demo", "test", "validation", "validation_bright", "validation_bright2", "validation_noiseless", "benchmark"])
+@pytest.mark.parametrize("name", ["demo", "test", "validation", "validation_bright", "validation_bright2", "validation_noiseless", "benchmark", "test_sed", "validation_sed"])
 def test_packaged_presets_validate(name):
     cfg = sim_config.load_preset(name)
     assert cfg["name"] == name

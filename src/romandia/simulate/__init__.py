@@ -8,7 +8,8 @@ Public entry points::
 Submodules: ``config`` (presets, schema), ``pointings`` (obseq / synthetic pointings, WCS,
 cutouts), ``scene`` (stars, galaxies, hosts), ``lightcurves`` (sncosmo Hsiao, SNANA truth),
 ``psf`` (galsim.roman PSFs; :func:`~romandia.simulate.psf.roman_psf_stamp`), ``render``,
-``noise`` (sky + OU2024 simple_model chain), ``writer``, ``core`` (the driver).
+``seds`` and ``sedrender`` (``image.psf.sed: per_object``: every object drawn with its own
+SED), ``noise`` (sky + OU2024 simple_model chain), ``writer``, ``core`` (the driver).
 Attributes are imported lazily so that ``import romandia.simulate.psf`` stays light.
 """
 

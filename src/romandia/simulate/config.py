@@ -80,6 +80,14 @@ SCHEMA: dict[str, Any] = {
                 "ellipticity": {"type": "number", "minimum": 0, "maximum": 0.8},
                 "color": {"type": "number", "minimum": 0, "maximum": 3},
                 "field_radius": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                # per-object SEDs (image.psf.sed: per_object; romandia.simulate.seds)
+                "star_temperature": {**_range, "items": {"type": "number", "minimum": 1000,
+                                                         "maximum": 50000}},
+                "galaxy_z": {**_range, "items": {"type": "number", "minimum": 0,
+                                                 "maximum": 6}},
+                "galaxy_templates": {"type": "array", "minItems": 1, "uniqueItems": True,
+                                     "items": {"type": "string",
+                                               "enum": ["E", "Sbc", "Scd", "Im"]}},
             },
         },
         "transients": {
@@ -114,6 +122,7 @@ SCHEMA: dict[str, Any] = {
                             "peak_mjd": {"type": "number"},
                             "peak_mag": {"type": "number", "minimum": 10, "maximum": 35},
                             "peak_band": _band,
+                            "host_ebv": {"type": "number", "minimum": 0, "maximum": 2},
                         },
                     },
                     "host": {
@@ -147,6 +156,8 @@ SCHEMA: dict[str, Any] = {
                 "host_mag": _range,
                 "host_offset": _range,
                 "host_hlr": _range,
+                "host_ebv": {**_range, "items": {"type": "number", "minimum": 0,
+                                                 "maximum": 2}},
             },
         },
         "exposures": {
@@ -182,6 +193,7 @@ SCHEMA: dict[str, Any] = {
                 "template_days": _range,
                 "pre_explosion_days": _range,
                 "science_days": _range,
+                "science_days_frame": {"type": "string", "enum": ["observer", "rest"]},
                 "scas": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 18},
                          "minItems": 1},
                 "target_margin": {"type": "integer", "minimum": 0, "maximum": 2000},
@@ -219,6 +231,17 @@ DEFAULTS: dict[str, Any] = {
         "color": 0.5,
         "field_radius": None,
     },
+}
+
+#: ``image.psf.sed`` value that gives every object its own SED (romandia.simulate.seds).
+PER_OBJECT = "per_object"
+#: Scene defaults of the per-object SEDs, merged only when ``image.psf.sed`` is ``per_object``
+#: (so that the other presets' configs, and manifests, are unchanged); as
+#: ``romandia.simulate.seds.SCENE_DEFAULTS`` (without importing galsim here).
+SED_SCENE_DEFAULTS: dict[str, Any] = {
+    "star_temperature": [3500.0, 10000.0],
+    "galaxy_z": [0.1, 1.5],
+    "galaxy_templates": ["E", "Sbc", "Scd", "Im"],
 }
 
 #: Defaults of the ``sne`` / ``epochs`` generators (applied only when the section is present).
@@ -334,10 +357,18 @@ def validate(cfg: dict, name: str) -> None:
         raise InputError(f"preset '{name}': key 'sne' needs 'epochs' (not 'exposures')")
     if has_t and not has_x:
         raise InputError(f"preset '{name}': key 'transients' needs 'exposures' (not 'epochs')")
-    for sect in ("star_mag", "zp_star_mag", "galaxy_mag", "galaxy_hlr", "bulge_fraction"):
+    _validate_sed(cfg, name)
+    for sect in ("star_mag", "zp_star_mag", "galaxy_mag", "galaxy_hlr", "bulge_fraction",
+                 "star_temperature", "galaxy_z"):
+        if sect not in cfg["scene"]:
+            continue
         lo, hi = cfg["scene"][sect]
         if lo > hi:
             raise InputError(f"preset '{name}': key 'scene.{sect}': lower bound {lo} > upper {hi}")
+    if "sne" in cfg and cfg["sne"].get("host_ebv") is not None:
+        lo, hi = cfg["sne"]["host_ebv"]
+        if lo > hi:
+            raise InputError(f"preset '{name}': key 'sne.host_ebv': lower bound {lo} > upper {hi}")
     if has_t:
         ids = [t["id"] for t in cfg["transients"]]
         for i, t in enumerate(cfg["transients"]):
@@ -392,6 +423,26 @@ def validate(cfg: dict, name: str) -> None:
                              "pre-explosion days are relative to the explosion and must be < 0")
 
 
+def _validate_sed(cfg: dict, name: str) -> None:
+    """``image.psf.sed``: a single SED's name (:func:`romandia.simulate.psf.sed`) or
+    ``per_object`` (which needs a chromatic PSF)."""
+    from romandia.simulate.psf import SED_NAMES, sed
+
+    psf = cfg["image"]["psf"]
+    value = psf["sed"]
+    allowed = f"{', '.join(SED_NAMES)}, blackbody:<T in K> or {PER_OBJECT}"
+    if value == PER_OBJECT:
+        if not psf.get("n_waves"):
+            raise InputError(f"preset '{name}': key 'image.psf.sed': {PER_OBJECT} needs a "
+                             "chromatic PSF (image.psf.n_waves > 0)")
+        return
+    try:
+        sed(value)
+    except ValueError as exc:
+        raise InputError(f"preset '{name}': key 'image.psf.sed': {value!r} is not an SED "
+                         f"({exc}); use one of {allowed}") from None
+
+
 def load_preset(preset: str | os.PathLike, config_overrides: dict | None = None,
                 seed: int | None = None) -> dict:
     """Load, merge and validate a preset.
@@ -424,6 +475,9 @@ def load_preset(preset: str | os.PathLike, config_overrides: dict | None = None,
         cfg = deep_merge(cfg, config_overrides)
     if seed is not None:
         cfg["seed"] = seed
+    if cfg.get("image", {}).get("psf", {}).get("sed") == PER_OBJECT and \
+            isinstance(cfg.get("scene"), dict):
+        cfg["scene"] = deep_merge(SED_SCENE_DEFAULTS, cfg["scene"])
     validate(cfg, name)
     cfg["name"] = name
     cfg["preset_dir"] = str(path.parent)

@@ -29,7 +29,7 @@ from romandia.ou2024 import (
     write_snana,
     write_truth_catalog,
 )
-from romandia.simulate.config import load_preset
+from romandia.simulate.config import PER_OBJECT, load_preset
 from romandia.simulate.pointings import (
     SYNTHETIC_POINTING_BASE,
     Exposure,
@@ -59,7 +59,12 @@ GENTYPE_IA = 10
 
 @dataclass
 class Transient:
-    """An SN: position [deg], truth lightcurve and SNANA parameter row."""
+    """An SN: position [deg], truth lightcurve and SNANA parameter row.
+
+    ``sed_model`` describes the spectrum the ``per_object`` mode draws it with
+    (:func:`romandia.simulate.seds.transient_sed`): for hsiao lightcurves
+    ``{"model": "hsiao", "z", "t0", "amplitude", "host_ebv"}``, else ``None``.
+    """
 
     id: int
     ra: float
@@ -70,6 +75,7 @@ class Transient:
     host: dict | None = None
     hdf5_datasets: dict = field(default_factory=dict)
     exclude_pointings: set = field(default_factory=set)
+    sed_model: dict | None = None
 
 
 # ----------------------------------------------------------------------------- transients
@@ -99,11 +105,16 @@ def _params_row(t_id, ra, dec, mjd, peak_mjd, host, z, model_name) -> dict:
 def _hsiao_transient(t_id, index, ra, dec, lc, host_cfg):
     from romandia.simulate.lightcurves import hsiao_lightcurve
 
-    mjd, mags = hsiao_lightcurve(lc["z"], lc["peak_mjd"], lc["peak_mag"], lc["peak_band"])
+    ebv = float(lc.get("host_ebv") or 0.0)
+    mjd, mags, amp = hsiao_lightcurve(lc["z"], lc["peak_mjd"], lc["peak_mag"], lc["peak_band"],
+                                      host_ebv=ebv, return_amplitude=True)
     host = _host_for(t_id, index, ra, dec, host_cfg) if host_cfg else None
     params = _params_row(t_id, ra, dec, mjd, lc["peak_mjd"], host, lc["z"], "hsiao-subsampled")
     ds = {"mjd": mjd, **{f"mag_{SNANA_LETTER[b]}": m for b, m in mags.items()}}
-    return Transient(int(t_id), float(ra), float(dec), mjd, mags, params, host, ds)
+    sed_model = {"model": "hsiao", "z": float(lc["z"]), "t0": float(lc["peak_mjd"]),
+                 "amplitude": float(amp), "host_ebv": ebv}
+    return Transient(int(t_id), float(ra), float(dec), mjd, mags, params, host, ds,
+                     sed_model=sed_model)
 
 
 def build_transients(cfg: dict, seed: int) -> list[Transient]:
@@ -133,6 +144,11 @@ def build_transients(cfg: dict, seed: int) -> list[Transient]:
     s = cfg["sne"]
     rng = np.random.default_rng(stable_seed(seed, "sne"))
     n = s["n_sne"]
+    # host dust only where configured, from its own stream (the other draws stay as they were)
+    ebv = np.zeros(n)
+    if s.get("host_ebv") is not None:
+        ebv = np.random.default_rng(stable_seed(seed, "sne_host_ebv")).uniform(*s["host_ebv"],
+                                                                               size=n)
     ncol = int(math.ceil(math.sqrt(n)))
     peak_mags = np.linspace(*s["peak_mag"], n)
     host_mags = rng.permutation(np.linspace(*s["host_mag"], n))
@@ -142,7 +158,8 @@ def build_transients(cfg: dict, seed: int) -> list[Transient]:
         north = (row - (ncol - 1) / 2) * s["spacing"]
         ra, dec = (float(v) for v in offset_radec(s["center"][0], s["center"][1], east, north))
         lc = {"z": float(rng.uniform(*s["z"])), "peak_mjd": float(rng.uniform(*s["peak_mjd"])),
-              "peak_mag": float(peak_mags[k]), "peak_band": s["peak_band"]}
+              "peak_mag": float(peak_mags[k]), "peak_band": s["peak_band"],
+              "host_ebv": float(ebv[k])}
         host_cfg = {"mag": float(host_mags[k]), "hlr": float(rng.uniform(*s["host_hlr"])),
                     "offset": float(rng.uniform(*s["host_offset"])),
                     "angle": float(rng.uniform(0, 360)),
@@ -222,7 +239,13 @@ def _generated_exposures(cfg, transients, seed) -> list[Exposure]:
             npre = ep["n_pre_explosion"]
             pre = explosion + rng.uniform(*ep["pre_explosion_days"], size=npre)
             nsci = ep["n_science"] - npre
-            sci = peak + np.linspace(*ep["science_days"], nsci) + rng.uniform(-1, 1, nsci)
+            # science_days in the observer frame, or (science_days_frame: rest) rest-frame
+            # days stretched by 1 + z
+            stretch = 1.0
+            if ep.get("science_days_frame") == "rest" and np.isfinite(t.params["z_CMB"]):
+                stretch = 1.0 + float(t.params["z_CMB"])
+            sci = peak + np.linspace(*ep["science_days"], nsci) * stretch + \
+                rng.uniform(-1, 1, nsci)
             epochs = [("template", v) for v in np.sort(tmpl)] + \
                 [("science", v) for v in np.sort(np.concatenate([pre, sci]))]
             for role, mjd in epochs:
@@ -357,6 +380,11 @@ def simulate(preset, out_dir, seed: int | None = None, config_overrides: dict | 
     catalog = Catalog.concat(
         [make_field_catalog(f, cfg["scene"], seed) for f in fields]
         + [host_catalog([t.host for t in transients if t.host])])
+    seds = None
+    if img_cfg["psf"]["sed"] == PER_OBJECT:
+        from romandia.simulate.seds import assign_seds
+
+        seds = assign_seds(catalog, transients, cfg["scene"], seed)
     timing["plan"] = time.perf_counter() - t0
 
     written: list[Path] = []
@@ -367,7 +395,7 @@ def simulate(preset, out_dir, seed: int | None = None, config_overrides: dict | 
         te = time.perf_counter()
         ce = time.process_time()
         b = e.bounds
-        sources, rows, info = render_sources(e, catalog, transients, img_cfg["psf"])
+        sources, rows, info = render_sources(e, catalog, transients, img_cfg["psf"], seds=seds)
         t_draw = time.perf_counter() - te
         sky_cfg = img_cfg["sky"]
         sky = noise_mod.sky_image(e.band, bps[e.band], e.wcs, b, e.date, e.exptime,
@@ -450,6 +478,15 @@ def simulate(preset, out_dir, seed: int | None = None, config_overrides: dict | 
 
     write_text_atomic(out / "objects.yaml", yaml.safe_dump(objects, sort_keys=False))
     written.append(out / "objects.yaml")
+
+    # ---- per-object SEDs (not part of the OU2024 format: a file of its own)
+    if seds is not None:
+        from romandia.simulate.seds import sed_table
+        from romandia.simulate.writer import atomic_path
+
+        with atomic_path(out / "seds.parquet") as tmp:
+            sed_table(catalog, seds, transients).to_parquet(tmp, index=False)
+        written.append(out / "seds.parquet")
 
     # ---- SNANA truth
     by_hp: dict[int, list[Transient]] = {}

@@ -13,7 +13,8 @@ ChargeDiff, Pixel)`` drawn through the band's bandpass,
   with ``n_waves=None``, monochromatic at the band's effective wavelength (romandia before
   December 2026: 14-20 % low PSF-fit fluxes on OU2024-like data, docs/validation.md);
 * **SED**: flat in photons per nm by default (snappl's ``Flat_SED``, what phrosty's ``ou24PSF``
-  uses); others by name (:func:`sed`);
+  uses); others by name (:func:`sed`), or the source's own (``source_sed`` of
+  :func:`effective_psf`; the simulator's ``image.psf.sed: per_object``, :mod:`.seds`);
 * **charge diffusion**: roman_imsim's ``ChargeDiff`` moves each photon by a draw from three
   Gaussians (weights 0.17519, 0.53146, 0.29335; sigmas 0.4522, 0.8050, 1.4329 x 0.3279 px) in
   the *pixel* frame; as a profile that is the normalised sum of those Gaussians, mapped to the
@@ -267,26 +268,22 @@ def _mirror_matrix(local: galsim.JacobianWCS) -> np.ndarray:
     return j @ np.diag([1.0, -1.0]) @ np.linalg.inv(j)
 
 
-def effective_psf(band: str, sca: int, sca_pos: galsim.PositionD, wcs: galsim.BaseWCS,
-                  model: PSFModel = PSFModel()):
-    """The effective PSF of a point source (world coordinates, unit flux in the band).
+def optics_and_detector(band: str, sca: int, sca_pos: galsim.PositionD, wcs: galsim.BaseWCS,
+                        model: PSFModel = PSFModel()):
+    """The two factors of :func:`effective_psf`: the optics and the detector kernel.
 
-    Parameters
-    ----------
-    band, sca : str, int
-        Roman band and SCA (1-18).
-    sca_pos : galsim.PositionD
-        **1-based** full-SCA position.
-    wcs : galsim.BaseWCS
-        WCS in full-SCA pixels (or a local Jacobian valid at ``sca_pos``).
-    model : PSFModel
-        Optics, SED, charge diffusion (module docstring).
+    Parameters are as for :func:`effective_psf`.
 
     Returns
     -------
-    galsim.GSObject or galsim.ChromaticObject
-        Optics x SED (x charge diffusion) x pixel; draw it with :func:`draw_profile`
-        (``method='no_pixel'``: the pixel is already in).
+    tuple
+        ``(optics, detector)``: the galsim.roman optical PSF in world coordinates (chromatic,
+        an ``InterpolatedChromaticObject`` over ``model.n_waves`` wavelengths, or monochromatic
+        at the band's effective wavelength), with the model's perturbations; and the pixel
+        response (x charge diffusion) mapped to the sky by the local WCS (achromatic, unit
+        flux).  A source of SED ``S`` is ``Convolve(profile * S, optics, detector)`` drawn
+        through the bandpass with ``method='no_pixel'`` (:mod:`romandia.simulate.sedrender`
+        draws every object so with its own SED).
     """
     bp = bandpasses()[band]
     local = wcs.local(sca_pos)
@@ -305,8 +302,38 @@ def effective_psf(band: str, sca: int, sca_pos: galsim.PositionD, wcs: galsim.Ba
     if model.charge_diffusion:
         detector = galsim.Convolve(charge_diffusion_kernel(), detector)
     detector = local.toWorld(detector)
+    return optics, detector
+
+
+def effective_psf(band: str, sca: int, sca_pos: galsim.PositionD, wcs: galsim.BaseWCS,
+                  model: PSFModel = PSFModel(), source_sed: galsim.SED | None = None):
+    """The effective PSF of a point source (world coordinates, unit flux in the band).
+
+    Parameters
+    ----------
+    band, sca : str, int
+        Roman band and SCA (1-18).
+    sca_pos : galsim.PositionD
+        **1-based** full-SCA position.
+    wcs : galsim.BaseWCS
+        WCS in full-SCA pixels (or a local Jacobian valid at ``sca_pos``).
+    model : PSFModel
+        Optics, SED, charge diffusion (module docstring).
+    source_sed : galsim.SED, optional
+        The point source's own SED (any normalisation; it must cover the band), instead of
+        ``model.sed`` (the simulator's ``per_object`` mode); ignored when monochromatic.
+
+    Returns
+    -------
+    galsim.GSObject or galsim.ChromaticObject
+        Optics x SED (x charge diffusion) x pixel, unit flux in the band; draw it with
+        :func:`draw_profile` (``method='no_pixel'``: the pixel is already in).
+    """
+    bp = bandpasses()[band]
+    optics, detector = optics_and_detector(band, sca, sca_pos, wcs, model)
     if model.chromatic:
-        source = galsim.DeltaFunction() * sed(model.sed).withFlux(1.0, bp)
+        s = sed(model.sed) if source_sed is None else source_sed
+        source = galsim.DeltaFunction() * s.withFlux(1.0, bp)
         return galsim.Convolve(source, optics, detector)
     return galsim.Convolve(optics, detector)
 
@@ -351,15 +378,31 @@ def _cached_ii(band, sca, x, y, jac, model, oversample, box_arcsec):
     local = galsim.JacobianWCS(*jac)
     pos = galsim.PositionD(x, y)
     prof = effective_psf(band, sca, pos, local, model)
+    return interpolate_profile(prof, band, model, oversample, box_arcsec)
+
+
+def interpolate_profile(prof, band: str, model: PSFModel, oversample: int, box_arcsec: float,
+                        find_maxk: bool = True) -> galsim.InterpolatedImage:
+    """An effective PSF (:func:`effective_psf`, chromatic or not) drawn ``oversample`` times
+    oversampled in a ``box_arcsec`` box [arcsec] as a quintic ``InterpolatedImage`` (what
+    :func:`effective_interpolated_image` caches).
+
+    ``find_maxk=False`` skips galsim's maxk scan (0.1-0.2 s) and sets maxk to the optical
+    cutoff: for an image only drawn in real space (``method='no_pixel'``, as stars are), where
+    maxk is never used.
+    """
     scale = PIXEL_SCALE / oversample
     n = int(round(box_arcsec / scale))
     n += n % 2
     im = draw_profile(prof, band, nx=n, ny=n, scale=scale)
+    cap = _optical_maxk(band, model)
+    if not find_maxk:
+        return galsim.InterpolatedImage(im, x_interpolant="quintic", normalization="flux",
+                                        pad_factor=2, _force_maxk=cap)
     ii = galsim.InterpolatedImage(im, x_interpolant="quintic", normalization="flux", pad_factor=2)
     # Nothing exists beyond the optical cutoff (D/lambda), but the maxk estimated from the
     # truncated, interpolated image can exceed it (e.g. 71 vs 48.5 /arcsec in H158 for a pixel
     # rotated by 50 deg), which doubles the cost of every FFT convolution: cap it.
-    cap = _optical_maxk(band, model)
     if ii.maxk > cap:
         ii = galsim.InterpolatedImage(im, x_interpolant="quintic", normalization="flux",
                                       pad_factor=2, _force_maxk=cap)
@@ -501,6 +544,22 @@ def psf_grid_size(nx: int, ny: int) -> int:
     return 4
 
 
+def grid_centres(bounds: galsim.BoundsI, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell centres ``(xc, yc)`` (1-based SCA pixels) of an ``n`` x ``n`` grid over ``bounds``."""
+    w = bounds.xmax - bounds.xmin + 1
+    h = bounds.ymax - bounds.ymin + 1
+    xc = bounds.xmin - 0.5 + (np.arange(n) + 0.5) * w / n
+    yc = bounds.ymin - 0.5 + (np.arange(n) + 0.5) * h / n
+    return xc, yc
+
+
+def grid_stamp_size(box_arcsec: float) -> int:
+    """Odd stamp side [px] that holds a whole ``box_arcsec`` interpolated PSF at any rotation
+    (the local pixel scale is ~0.108")."""
+    s = int(math.ceil(box_arcsec * math.sqrt(2.0) / 0.105)) + 2
+    return s + 1 - s % 2
+
+
 class PSFGrid:
     """An n x n grid of interpolated effective PSFs over an image; objects use the nearest.
 
@@ -523,10 +582,7 @@ class PSFGrid:
     def __init__(self, band, sca, bounds, wcs, n, oversample=DEFAULT_OVERSAMPLE,
                  box_arcsec=DEFAULT_BOX_ARCSEC, model: PSFModel = PSFModel()):
         self.n = int(n)
-        w = bounds.xmax - bounds.xmin + 1
-        h = bounds.ymax - bounds.ymin + 1
-        self.xc = bounds.xmin - 0.5 + (np.arange(self.n) + 0.5) * w / self.n
-        self.yc = bounds.ymin - 0.5 + (np.arange(self.n) + 0.5) * h / self.n
+        self.xc, self.yc = grid_centres(bounds, self.n)
         self.psfs = []
         for yc in self.yc:
             row = []
@@ -535,10 +591,7 @@ class PSFGrid:
                 row.append(effective_interpolated_image(band, sca, p, wcs, model, oversample,
                                                         box_arcsec))
             self.psfs.append(row)
-        # a stamp that holds the whole interpolated box at any rotation (odd, in image pixels;
-        # the local pixel scale is ~0.108")
-        s = int(math.ceil(box_arcsec * math.sqrt(2.0) / 0.105)) + 2
-        self.stamp_size = s + 1 - s % 2
+        self.stamp_size = grid_stamp_size(box_arcsec)
 
     def nearest(self, x: float, y: float) -> galsim.InterpolatedImage:
         """Grid PSF (x pixel) nearest to the 1-based SCA position (x, y)."""
@@ -548,7 +601,8 @@ class PSFGrid:
 
 
 def draw_point_source(band: str, sca: int, pos: galsim.PositionD, wcs: galsim.BaseWCS,
-                      flux: float, model: PSFModel = PSFModel()) -> galsim.Image:
+                      flux: float, model: PSFModel = PSFModel(),
+                      source_sed: galsim.SED | None = None) -> galsim.Image:
     """Draw a point source with the exact (direct) effective PSF at its position, as for SNe.
 
     Parameters
@@ -563,6 +617,9 @@ def draw_point_source(band: str, sca: int, pos: galsim.PositionD, wcs: galsim.Ba
         Total counts [e-].
     model : PSFModel
         The effective PSF (default OU2024's).
+    source_sed : galsim.SED, optional
+        The source's own SED instead of ``model.sed`` (:func:`effective_psf`); ``flux`` stays
+        the total counts in the band.
 
     Returns
     -------
@@ -571,6 +628,6 @@ def draw_point_source(band: str, sca: int, pos: galsim.PositionD, wcs: galsim.Ba
         ``pos``, pixel response included; its sum is ``flux`` times the enclosed fraction
         (> 0.995).
     """
-    prof = effective_psf(band, sca, pos, wcs, model) * float(flux)
+    prof = effective_psf(band, sca, pos, wcs, model, source_sed) * float(flux)
     n = sn_stamp_size(band, sca, pos, wcs, model.pupil_bin)
     return draw_profile(prof, band, nx=n, ny=n, center=pos, wcs=wcs.local(pos), dtype=np.float64)

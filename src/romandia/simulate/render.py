@@ -2,6 +2,7 @@
 
 Every object is drawn with OU2024's effective PSF (chromatic optics x SED, charge diffusion,
 pixel; :mod:`.psf`, configured by ``image.psf``: ``n_waves``, ``sed``, ``charge_diffusion``).
+With one SED for all (``image.psf.sed`` a name, default ``flat``):
 
 * Stars: the nearest grid PSF (oversampled InterpolatedImage of the effective PSF) times the
   star's counts, drawn on the local WCS Jacobian at the star (so distortion and
@@ -11,6 +12,11 @@ pixel; :mod:`.psf`, configured by ``image.psf``: ``n_waves``, ``sed``, ``charge_
 * SNe: a point source with the exact effective PSF at the SN position, drawn directly
   (:func:`.psf.draw_point_source`), total counts
   ``10**(-0.4 (truth_mag(mjd) - zeropoint))``, stamp large enough to hold > 99.8 % of the flux.
+
+With ``image.psf.sed: per_object`` every object has its own SED (:mod:`.seds`: blackbody
+stars, CWW galaxies, the SN's spectrum at the epoch) and is drawn through the chromatic optics
+with it (:mod:`.sedrender`); star and galaxy band counts follow from their SEDs, the SN's from
+its truth lightcurve as above.
 
 Every drawn object yields a truth row: ``flux`` = expected counts, ``realized_flux`` = sum of its
 noiseless stamp (including any part falling off the image), ``x``, ``y`` = 1-based position in
@@ -26,6 +32,7 @@ import numpy as np
 
 from romandia.constants import GALSIM_ZEROPOINT, zeropoint, zptmag
 from romandia.ou2024 import mag_to_counts, truth_mag
+from romandia.simulate.config import PER_OBJECT
 from romandia.simulate.pointings import Exposure, in_bounds
 from romandia.simulate.psf import PIXEL_SCALE, PSFGrid, PSFModel, draw_point_source, psf_grid_size
 from romandia.simulate.scene import Catalog, band_mag
@@ -63,7 +70,8 @@ def _galaxy_stamp_size(hlr: float) -> int:
 
 
 def render_sources(exp: Exposure, catalog: Catalog, transients: list, psf_cfg: dict,
-                   draw_margin: float = 16.0) -> tuple[np.ndarray, list[dict], dict]:
+                   draw_margin: float = 16.0,
+                   seds=None) -> tuple[np.ndarray, list[dict], dict]:
     """Noiseless source counts of one exposure.
 
     Parameters
@@ -79,12 +87,15 @@ def render_sources(exp: Exposure, catalog: Catalog, transients: list, psf_cfg: d
         ``n_waves``, ``sed``, ``charge_diffusion``).
     draw_margin : float
         Objects whose centre is up to this many pixels outside the image are drawn too.
+    seds : romandia.simulate.seds.SceneSEDs, optional
+        The catalogue's SEDs; required with ``psf_cfg["sed"] == "per_object"``.
 
     Returns
     -------
     tuple
         ``(sources, truth_rows, info)``: ``[y, x]`` float64 counts; truth row dicts (x, y
-        1-based in the image frame); info with the SN injection details per transient id.
+        1-based in the image frame); info with the SN injection details per transient id
+        (with ``sed``, the SN SED's source, in the per-object mode).
     """
     b = exp.bounds
     wcs = exp.wcs
@@ -95,32 +106,54 @@ def render_sources(exp: Exposure, catalog: Catalog, transients: list, psf_cfg: d
     image = galsim.ImageD(b, init_value=0.0)
     nx, ny = b.xmax - b.xmin + 1, b.ymax - b.ymin + 1
     ngrid = psf_cfg.get("grid") or psf_grid_size(nx, ny)
-    model = PSFModel.from_params(psf_cfg, where="image.psf")
-    grid = PSFGrid(band, exp.sca, b, wcs, ngrid, psf_cfg["oversample"], psf_cfg["box_arcsec"],
-                   model)
+    per_object = psf_cfg.get("sed") == PER_OBJECT
+    if per_object:
+        from romandia.simulate.sedrender import ChromaticCells
+
+        if seds is None and len(catalog):
+            raise ValueError("render_sources: image.psf.sed is per_object but no SEDs given")
+        # the model's own SED is never used in this mode; "flat" passes its validation
+        model = PSFModel.from_params({**psf_cfg, "sed": "flat"}, where="image.psf")
+        cells = ChromaticCells(band, exp.sca, b, wcs, ngrid, model, psf_cfg["oversample"],
+                               psf_cfg["box_arcsec"])
+    else:
+        model = PSFModel.from_params(psf_cfg, where="image.psf")
+        grid = PSFGrid(band, exp.sca, b, wcs, ngrid, psf_cfg["oversample"],
+                       psf_cfg["box_arcsec"], model)
     rows: list[dict] = []
     dx0, dy0 = b.xmin - 1, b.ymin - 1
 
     if len(catalog):
         x, y = exp.radec_to_sca(catalog.ra, catalog.dec)
         sel = np.flatnonzero(in_bounds(x, y, b, -draw_margin))
-        mags = band_mag(catalog.mag[sel], catalog.color[sel], band)
+        if per_object:
+            mags = seds.band_mags(catalog.mag[sel], sel, band)
+        else:
+            mags = band_mag(catalog.mag[sel], catalog.color[sel], band)
         counts = mag_to_counts(mags, zp)
         for k, i in enumerate(sel):
             pos = galsim.PositionD(float(x[i]), float(y[i]))
             local = wcs.local(pos)
-            psf = grid.nearest(pos.x, pos.y)
             flux = float(counts[k])
             if catalog.kind[i] == "star":
-                n = grid.stamp_size
-                stamp = (psf * flux).drawImage(nx=n, ny=n, center=pos, wcs=local,
-                                               method="no_pixel", dtype=np.float64)
+                if per_object:
+                    stamp = cells.draw_star(pos, local, seds.keys[i], seds.sed(i), flux)
+                else:
+                    n = grid.stamp_size
+                    psf = grid.nearest(pos.x, pos.y)
+                    stamp = (psf * flux).drawImage(nx=n, ny=n, center=pos, wcs=local,
+                                                   method="no_pixel", dtype=np.float64)
                 otype = "star"
             else:
-                gal = _galaxy_profile(catalog, i, flux)
                 n = _galaxy_stamp_size(max(catalog.hlr_disk[i], catalog.hlr_bulge[i]))
-                stamp = galsim.Convolve(gal, psf).drawImage(
-                    nx=n, ny=n, center=pos, wcs=local, method="no_pixel", dtype=np.float64)
+                if per_object:
+                    gal = _galaxy_profile(catalog, i, 1.0)
+                    stamp = cells.draw_galaxy(gal, seds.sed(i), flux, pos, local, n)
+                else:
+                    gal = _galaxy_profile(catalog, i, flux)
+                    psf = grid.nearest(pos.x, pos.y)
+                    stamp = galsim.Convolve(gal, psf).drawImage(
+                        nx=n, ny=n, center=pos, wcs=local, method="no_pixel", dtype=np.float64)
                 otype = "galaxy"
             _add_stamp(image, stamp)
             rows.append(dict(object_id=int(catalog.object_id[i]), ra=float(catalog.ra[i]),
@@ -137,8 +170,13 @@ def render_sources(exp: Exposure, catalog: Catalog, transients: list, psf_cfg: d
             continue
         mag_ab = truth_mag(t.mjd, t.mags[band], exp.mjd) if band in t.mags else math.inf
         flux = mag_to_counts(mag_ab, zp)
+        sn_sed, sed_desc = None, None
+        if per_object:
+            from romandia.simulate.seds import transient_sed
+
+            sn_sed, sed_desc = transient_sed(t, exp.mjd, band)
         if flux > 0:
-            stamp = draw_point_source(band, exp.sca, pos, wcs, flux, model)
+            stamp = draw_point_source(band, exp.sca, pos, wcs, flux, model, sn_sed)
             _add_stamp(image, stamp)
             realized = float(stamp.array.sum())
             nea = realized**2 / float((stamp.array**2).sum())
@@ -150,4 +188,6 @@ def render_sources(exp: Exposure, catalog: Catalog, transients: list, psf_cfg: d
                          obj_type="transient"))
         info[int(t.id)] = dict(mag_ab=mag_ab, flux=flux, realized_flux=realized,
                                x=pos.x - dx0, y=pos.y - dy0, nea=nea)
+        if per_object:
+            info[int(t.id)]["sed"] = sed_desc
     return image.array, rows, info
