@@ -134,7 +134,7 @@ def _slopes(ep: pd.DataFrame, *, window_days: float, min_snr: float, max_gap_day
     return out
 
 
-def correct_lightcurves(df: pd.DataFrame, *, window_days: float = 2.0, min_snr: float = 5.0,
+def correct_lightcurves(df: pd.DataFrame, *, window_days: float = 3.0, min_snr: float = 5.0,
                         max_gap_days: float = 10.0, passes: int = 2) -> pd.DataFrame:
     """The chromatic correction of one object's rows in all its bands.
 

@@ -46,8 +46,9 @@ def align_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarra
         the image's own interpolant (:func:`romandia.resample.rotate_psf` with ``offset``), so
         the cross-convolution gives the science image the blur the interpolation gave the
         template (otherwise left under the SN as a positive host residual on compact hosts:
-        docs/validation.md).  None: the centred ``tmpl_psf()`` rotated with a cubic B-spline
-        (``template_psf: rotated``, romandia before December 2026).
+        docs/validation_sed.md; experimental: the decorrelation does not model the same blur in
+        the template's noise).  None: the centred ``tmpl_psf()`` rotated with a cubic B-spline
+        (``template_psf: rotated``, the default).
 
     Returns
     -------

@@ -69,6 +69,14 @@ def host_surface_brightness(sims_dir: str | os.PathLike) -> dict:
     from romandia.simulate.scene import band_mag, host_catalog
 
     cfg = dict(m["config"])
+    # per-object SEDs (image.psf.sed: per_object): the hosts' band magnitudes integrate their
+    # own SEDs, in the simulator's seds.parquet (the linear colour is not used then)
+    sed_mags = {}
+    seds_path = Path(sims_dir) / "seds.parquet"
+    if seds_path.is_file():
+        t = pd.read_parquet(seds_path)
+        for _, r in t.iterrows():
+            sed_mags[int(r["object_id"])] = {c[4:]: float(r[c]) for c in t.columns if c.startswith("mag_")}
     out = {}
     for t in build_transients(cfg, int(m["seed"])):
         for band in BANDS:
@@ -81,7 +89,8 @@ def host_surface_brightness(sims_dir: str | os.PathLike) -> dict:
             east = (t.ra - h["ra"]) * cosd * 3600.0
             north = (t.dec - h["dec"]) * 3600.0
             s = float(prof.xValue(-east, north))  # galsim sky frame: +x = west
-            mag = float(band_mag(h["mag"], h["color"], band))
+            own = sed_mags.get(int(h["host_id"]), {})
+            mag = own[band] if band in own else float(band_mag(h["mag"], h["color"], band))
             out[(t.id, band)] = (mag - 2.5 * math.log10(s) if s > 0 else math.inf, mag)
     return out
 
