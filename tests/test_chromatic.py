@@ -193,3 +193,25 @@ def test_rows_without_responses_are_left_alone():
     out = estimate.correct_lightcurves(df)
     assert (out["flux"] == 1000.0).all()
     assert out["chrom_status"].str.contains("no chromatic response").all()
+
+
+def test_responses_by_the_adjoint_equal_the_direct_convolutions():
+    """The one-convolution path (an array kernel) equals convolving each basis stamp and
+    sampling the fit box (the callable path)."""
+    from romandia.convolve import kernel_convolve
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[-20:21, -20:21]
+    stamps = np.stack([np.exp(-((xx - 0.3) ** 2 + (yy + 0.2) ** 2) / (2 * s**2)) for s in (0.7, 0.8, 0.9, 1.0, 1.1)])
+    stamps /= stamps.sum(axis=(1, 2), keepdims=True)
+    k = rng.uniform(0, 1, (31, 31)) * np.exp(-(np.mgrid[-15:16, -15:16] ** 2).sum(0) / 30.0)
+    k /= k.sum()
+    w = np.full(5, 0.2)
+    model = kernel_convolve(np.tensordot(w, stamps, axes=1), k)
+    var = rng.uniform(1, 2, (61, 61))
+    for weights in ("background", "variance"):
+        fast = response.responses(stamps, k, model, var, 30.3, 29.8, fit_shape=5, weights=weights, w_model=w)
+        slow = response.responses(stamps, lambda p: kernel_convolve(p, k), model, var, 30.3, 29.8, fit_shape=5,
+                                  weights=weights, w_model=w)
+        assert np.allclose(fast, slow, rtol=1e-9, atol=1e-12)
+        assert np.ptp(fast) > 1e-3

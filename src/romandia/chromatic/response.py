@@ -70,14 +70,33 @@ def responses(stamps: np.ndarray, kernel, psf_eff: np.ndarray, variance: np.ndar
     box, reason = _fit_box(np.shape(variance), float(x), float(y), int(fit_shape))
     if box is None:
         raise ValueError(reason)
-    r = np.empty(len(stamps))
-    for k, p in enumerate(stamps):
-        pk = p if kernel is None else kernel(p) if callable(kernel) else kernel_convolve(p, kernel)
-        r[k] = float(np.sum(a[box] * _psf_on_box(pk, float(x), float(y), box, True)))
+    if callable(kernel):  # the model's own sequence of convolutions, applied to each P_k
+        r = np.array([float(np.sum(a[box] * _psf_on_box(kernel(p), float(x), float(y), box, True)))
+                      for p in stamps])
+    else:
+        # Σ_i a_i (P_k ⊗ K)_i = Σ_j P_k,j G_j with G = A ⊗ flip(K) (A: the weights on the fit
+        # box, centred): one convolution for all k instead of one per k, and the fit box's
+        # samples of a stamp drawn at the source's phase are its own pixels (fitbox._model)
+        g = a[box]
+        if kernel is not None:
+            k = np.asarray(kernel, dtype=float)
+            g = kernel_convolve(g, k[::-1, ::-1])
+        g = _centred(g, stamps.shape[1:])
+        r = np.einsum("kij,ij->k", stamps, g)
     norm = float(np.dot(w_model, r))
     if not norm > 0:
         raise ValueError("the model's response is not positive")
     return r / norm
+
+
+def _centred(a: np.ndarray, shape) -> np.ndarray:
+    """``a`` (odd, centred) cropped or zero-padded about its centre to the odd ``shape``."""
+    out = np.zeros(shape)
+    ca, co = np.array(a.shape) // 2, np.array(shape) // 2
+    h = np.minimum(ca, co)
+    out[co[0] - h[0]: co[0] + h[0] + 1, co[1] - h[1]: co[1] + h[1] + 1] = \
+        a[ca[0] - h[0]: ca[0] + h[0] + 1, ca[1] - h[1]: ca[1] + h[1] + 1]
+    return out
 
 
 def factor(r_norm, w) -> float:

@@ -132,9 +132,8 @@ def measure_object(st: Mapping, member: Mapping, psf_sci: np.ndarray, ra: float,
         if not res["success"]:
             raise DataError("photometry", res.get("message") or "fit failed")
         if chroma is not None:
-            def to_difference(p):  # the model's own sequence of convolutions
-                return kernel_convolve(kernel_convolve(p, psft / psft.sum()), member["DECORR"][0])
-
+            # psft ⊗ DECORR: the kernel the model got (full convolutions compose exactly)
+            to_difference = kernel_convolve(psft / psft.sum(), member["DECORR"][0])
             try:
                 r = chromatic_response.responses(chroma[0], to_difference, psf_eff, st["VAR"][0], x, y,
                                                  fit_shape=phot["fit_shape"],
