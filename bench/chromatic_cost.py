@@ -29,12 +29,12 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     work = Path(a.workdir)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from snakemake.utils import validate  # fills in the schema's defaults, as the Snakefile does
+
     from romandia import products
     from romandia.chromatic import basis
     from romandia.plan import build_plan
     from romandia.steps import calibrate, photometry
-
-    from snakemake.utils import validate  # fills in the schema's defaults, as the Snakefile does
 
     cfg = yaml.safe_load((work / "config.yaml").read_text())
     validate(cfg, str(Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"))
