@@ -52,7 +52,7 @@ def main(argv=None) -> int:
                  "meta": {"science_name": "", "template_name": "", "observation_id": "0", "sca": 1,
                           "template_observation_id": "0", "template_sca": 1, "band": plan.images[sci].band}}
                 for o, t in plan.measurements(sci)]
-        colour = [truth(k) for k in plan.colour_images(sci)]
+        colour = [(truth(k), str(plan.image_path(k))) for k in plan.colour_images(sci)]
         times = {}
         for mode in ("off", "on"):
             ts = []

@@ -11,23 +11,10 @@ import pytest
 from _roman import CHARGE_DIFF_SIGMAS as SIG
 from _roman import CHARGE_DIFF_WEIGHTS as W
 from astropy.io import fits
+from test_psf_model import _header  # the same rotated, distorted test pixel
 
 from romandia import psf as P
 from romandia.chromatic import basis, estimate, response, seds
-
-JAC = galsim.JacobianWCS(0.0951, 0.0552, -0.0549, 0.0948)
-
-
-def _header(band="H158", sca=7):
-    h = fits.Header()
-    h["FILTER"], h["SCA_NUM"] = band, sca
-    h["CTYPE1"], h["CTYPE2"] = "RA---TAN", "DEC--TAN"
-    h["CRVAL1"], h["CRVAL2"] = 7.6, -44.4
-    h["CRPIX1"], h["CRPIX2"] = 101.0, 101.0
-    m = JAC.getMatrix() / 3600.0
-    h["CD1_1"], h["CD1_2"], h["CD2_1"], h["CD2_2"] = -m[0, 0], -m[0, 1], m[1, 0], m[1, 1]
-    h["ROMX0"], h["ROMY0"] = 899, 1899
-    return h
 
 
 def _blackbody(t):
@@ -215,3 +202,34 @@ def test_responses_by_the_adjoint_equal_the_direct_convolutions():
                                   weights=weights, w_model=w)
         assert np.allclose(fast, slow, rtol=1e-9, atol=1e-12)
         assert np.ptp(fast) > 1e-3
+
+
+def test_star_colours_are_ab_from_catalogue_mag_plus_the_images_zptmag(tmp_path):
+    """A truth catalogue's mag is -2.5 log10(counts) + galsim zp: the colour needs each image's
+    ZPTMAG (exposure times differ between bands), and a hot star then gets a blue slope."""
+    from romandia.constants import GALSIM_ZEROPOINT
+    from romandia.ou2024 import write_truth_catalog
+    from romandia.steps import chromatic as steps_chromatic
+
+    sed = seds.power_law(-3.3)  # a hot star's near-infrared slope
+    ab = {b: 20.0 + seds.ab_colour(sed, b, "H158") for b in ("J129", "H158", "F184")}
+    zpt = {"J129": 29.1, "H158": 29.9, "F184": 28.4}  # different exposure times
+    pairs = []
+    for b in ("J129", "F184"):
+        counts = 10 ** (-0.4 * (ab[b] - GALSIM_ZEROPOINT[b] - zpt[b]))
+        t = tmp_path / f"Roman_TDS_index_{b}_1_1.txt"
+        write_truth_catalog(t, pd.DataFrame([dict(object_id=7, ra=1.0, dec=2.0, x=5.0, y=5.0, realized_flux=counts,
+                                                  flux=counts, mag=-2.5 * math.log10(counts) + GALSIM_ZEROPOINT[b],
+                                                  obj_type="star")]))
+        img = tmp_path / f"{b}.fits"
+        fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((2, 2)), fits.Header({"ZPTMAG": zpt[b]}),
+                                                       name="SCI")]).writeto(img)
+        pairs.append((t, img))
+    mags = steps_chromatic.catalogue_mags(pairs)
+    assert mags[7]["J129"] == pytest.approx(ab["J129"], abs=1e-6)
+    h_counts = 10 ** (-0.4 * (ab["H158"] - GALSIM_ZEROPOINT["H158"] - zpt["H158"]))
+    cat = pd.DataFrame(dict(object_id=[7], mag=[-2.5 * math.log10(h_counts) + GALSIM_ZEROPOINT["H158"]],
+                            obj_type=["star"]))
+    w = steps_chromatic.star_sed_weights(cat, "H158", mags, 5, zpt["H158"])
+    assert w[0][1] == pytest.approx(-3.3, abs=0.01)
+    assert steps_chromatic.catalogue_mags([(pairs[0][0], tmp_path / "missing.fits")]) == {}

@@ -174,13 +174,17 @@ def photometry_rows(wildcards):
 
 @input_function
 def colour_catalogs(wildcards):
-    """Truth catalogues of images in the other bands of the science image's objects: the
-    field stars' colours for the chromatic correction (none for remote inputs, or with
-    chromatic.enabled or chromatic.stars false)."""
+    """Truth catalogues (with their images) of images in the other bands of the science
+    image's objects: the field stars' colours for the chromatic correction (none for remote
+    inputs, or with chromatic.enabled or chromatic.stars false)."""
     c = config["chromatic"]
     if PLAN.remote or not (c["enabled"] and c["stars"]):
         return []
-    return [_truth_location(k) for k in PLAN.colour_images(wildcards.sci)]
+    # [truth catalogue, its image]: the image's ZPTMAG turns the catalogue's mag into AB
+    return [
+        [_truth_location(k), str(PLAN.image_path(k))]
+        for k in PLAN.colour_images(wildcards.sci)
+    ]
 
 
 @input_function

@@ -76,8 +76,9 @@ def calibrate_science(sci: tuple, sci_var: np.ndarray, members: Mapping, catalog
         ``{oid: romandia.chromatic.basis.ChromaBasis}`` in this image's frame: with
         ``colour_catalogs``, each star's reference flux is scaled by its chromatic factor
         (:func:`romandia.steps.chromatic.star_factor`).
-    colour_catalogs : iterable of path
-        Truth catalogues of images in other bands (the stars' colours).
+    colour_catalogs : iterable of (path, path)
+        Truth catalogues of images in other bands and those images (the stars' colours;
+        :func:`romandia.steps.chromatic.catalogue_mags`).
 
     Returns
     -------
@@ -111,7 +112,8 @@ def calibrate_science(sci: tuple, sci_var: np.ndarray, members: Mapping, catalog
 
             band = str(hdr["FILTER"]).strip()
             n = len(next(iter(bases.values())).waves)
-            weights = chromatic.star_sed_weights(catalog, band, chromatic.catalogue_mags(colour_catalogs), n)
+            weights = chromatic.star_sed_weights(catalog, band, chromatic.catalogue_mags(colour_catalogs), n,
+                                                 float(hdr["ZPTMAG"]))
             factor = chromatic.star_factor(bases, hdr, psf_cfg, phot, weights,
                                            chromatic.model_weights(psf_cfg, band, n), log=log)
         res = calibration.calibrate_image(data, hdr, catalog, pairs, psf_at, cfg=dict(cfg), phot=dict(phot),

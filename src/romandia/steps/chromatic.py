@@ -56,13 +56,36 @@ def object_stamps(prepared, oid, basis: chroma_basis.ChromaBasis, psf_cfg: Mappi
     return chroma_basis.basis_stamps(basis, provider_params(psf_cfg), prepared.header("SKYSUB"), x, y)
 
 
-def catalogue_mags(paths: Iterable) -> dict:
-    """``{object_id: {band: AB mag}}`` from OU2024 truth catalogues (band from the file name);
-    unreadable or missing files are skipped (their stars then have fewer colours)."""
+def image_zptmag(path) -> float:
+    """``ZPTMAG`` of an OU2024-format FITS image (its ``SCI`` header, else the primary); NaN when
+    it cannot be read (e.g. an ASDF input)."""
+    from astropy.io import fits
+
+    try:
+        with fits.open(path) as hdul:
+            for hdu in (["SCI"] if "SCI" in hdul else []) + [0]:
+                if "ZPTMAG" in hdul[hdu].header:
+                    return float(hdul[hdu].header["ZPTMAG"])
+    except (OSError, ValueError):
+        pass
+    return math.nan
+
+
+def catalogue_mags(pairs: Iterable) -> dict:
+    """``{object_id: {band: AB mag}}`` from OU2024 truth catalogues (band from the file name).
+
+    ``pairs``: ``(truth catalogue, its image)``.  A truth catalogue's ``mag`` is
+    ``-2.5 log10(flux) + galsim zp`` with ``flux`` in counts per exposure, so the AB magnitude
+    is ``mag + ZPTMAG`` of its image (romandia.constants.zeropoint), which differs between
+    bands with their exposure times.  Unreadable or missing files are skipped (their stars
+    then have fewer colours)."""
     out: dict = {}
-    for p in paths:
+    for p, image in pairs:
         m = _TRUTH_BAND.search(Path(p).name)
         if m is None or not Path(p).is_file():
+            continue
+        zpt = image_zptmag(image)
+        if not math.isfinite(zpt):
             continue
         try:
             cat = read_truth_catalog(p)
@@ -71,14 +94,15 @@ def catalogue_mags(paths: Iterable) -> dict:
         band = m.group(1)
         for oid, mag in zip(cat["object_id"].to_numpy(), cat["mag"].to_numpy(dtype=float), strict=True):
             if math.isfinite(mag):
-                out.setdefault(int(oid), {})[band] = float(mag)
+                out.setdefault(int(oid), {})[band] = float(mag) + zpt
     return out
 
 
-def star_sed_weights(catalog, band: str, other_mags: Mapping, n_waves: int) -> dict:
+def star_sed_weights(catalog, band: str, other_mags: Mapping, n_waves: int, zptmag: float) -> dict:
     """``{catalogue row index: (weights, beta, source)}`` of the stars whose magnitude is known
-    in another band (a power law from their colours, :func:`romandia.chromatic.estimate.
-    slope_from_mags`; catalogue magnitudes are exact, so no error)."""
+    in another band (a power law from their AB colours, :func:`romandia.chromatic.estimate.
+    slope_from_mags`; catalogue magnitudes are exact, so no error).  ``catalog`` is the
+    science image's truth catalogue, ``zptmag`` its image's ``ZPTMAG`` (AB = mag + ZPTMAG)."""
     out = {}
     ids = catalog["object_id"].to_numpy()
     mags = catalog["mag"].to_numpy(dtype=float)
@@ -89,7 +113,7 @@ def star_sed_weights(catalog, band: str, other_mags: Mapping, n_waves: int) -> d
         other = {b: (m, 0.0) for b, m in other_mags.get(int(ids[i]), {}).items() if b != band}
         if not other:
             continue
-        beta, _, src = slope_from_mags(band, {band: (float(mags[i]), 0.0), **other})
+        beta, _, src = slope_from_mags(band, {band: (float(mags[i]) + float(zptmag), 0.0), **other})
         if math.isfinite(beta):
             out[i] = (seds.band_weights(seds.power_law(beta), band, n_waves), beta, src)
     return out
