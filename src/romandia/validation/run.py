@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from .plots import make_plots
+from .report import _END as _END_MARKER
 from .report import report_markdown, write_report
 from .stats import summarize
 from .truth import attach_truth, load_rows
@@ -251,7 +252,11 @@ def run_validation(out_dir, preset: str = "validation", config_overrides: Mappin
         doc = Path(report)
         pdir = Path(plot_dir) if plot_dir else doc.parent / doc.stem
         plots = make_plots({n: results[n]["df"] for n in configs}, pdir, sims_dir=sims)
-        write_report(doc, report_markdown({n: results[n] for n in configs}, meta, plots, doc.parent) + chrom_md)
+        md = report_markdown({n: results[n] for n in configs}, meta, plots, doc.parent)
+        if chrom_md:  # inside the generated block, before its end marker
+            head, end = md.rsplit(_END_MARKER, 1)
+            md = head.rstrip("\n") + chrom_md + "\n\n" + _END_MARKER + end
+        write_report(doc, md)
         log(f"report written to {doc}")
     summary_json = {n: {"summary": results[n]["summary"], "field_stars": results[n]["field_stars"],
                         "seconds": results[n]["seconds"], "chromatic": results[n].get("chromatic")}
