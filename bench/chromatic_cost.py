@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     from romandia import products
     from romandia.chromatic import basis
     from romandia.plan import build_plan
-    from romandia.steps import calibrate, photometry
+    from romandia.steps import calibrate, chromatic, photometry
 
     cfg = yaml.safe_load((work / "config.yaml").read_text())
     validate(cfg, str(Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"))
@@ -60,14 +60,17 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 with products.Batch(dia / "subtract" / f"{sci}.fits") as diff, \
                         products.Batch(dia / "prepare" / f"{sci}.fits") as prep:
+                    bases = chromatic.read_bases(prep) if mode == "on" else None  # as the job does
                     cals = calibrate.calibrate_batch(
                         diff, sorted({r["template"] for r in rows}), truth(sci),
                         exclude_radec=[(o.ra, o.dec) for o in plan.objects_on_image(sci)], cfg=cfg["calibration"],
                         phot=cfg["photometry"], psf_cfg=cfg["psf"], prepared=prep,
-                        colour_catalogs=colour if mode == "on" else ())
+                        colour_catalogs=colour if mode == "on" else (),
+                        bases=bases)
                     photometry.measure_science(diff, prep, rows, cals, phot=cfg["photometry"],
                                                resample_kernel=cfg["resample_kernel"], apply_calibration=True,
-                                               psf_cfg=cfg["psf"] if mode == "on" else None)
+                                               psf_cfg=cfg["psf"] if mode == "on" else None,
+                                               bases=bases)
                 ts.append(time.perf_counter() - t0)
             times[mode] = statistics.median(ts)
         with products.Batch(dia / "prepare" / f"{sci}.fits") as prep:

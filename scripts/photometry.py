@@ -9,21 +9,22 @@ delegate(snakemake)  # noqa: F821 - a running worker runs this job in a forked p
 import json
 
 from romandia import io, products, runner
-from romandia.steps import calibrate, photometry
+from romandia.steps import calibrate, chromatic, photometry
 
 
 def main(log):
     sm = snakemake  # noqa: F821
     p = sm.params
     with products.Batch(sm.input.diff) as diff, products.Batch(sm.input.prepared) as prepared:
+        bases = chromatic.read_bases(prepared)  # the objects' chromatic bases, read once
         cals = calibrate.calibrate_batch(diff, sorted({r["template"] for r in p.rows}), p.catalog,
                                          exclude_radec=p.exclude, cfg=p.calibration, phot=p.phot,
                                          psf_cfg=p.psf, prepared=prepared, colour_catalogs=p.colour_catalogs,
-                                         log=log)
+                                         bases=bases, log=log)
         rows, stamps = photometry.measure_science(diff, prepared, p.rows, cals, phot=p.phot,
                                                   resample_kernel=p.resample_kernel,
                                                   apply_calibration=bool(p.calibration["apply"]),
-                                                  dq_ignore=p.dq["ignore"], psf_cfg=p.psf, log=log)
+                                                  dq_ignore=p.dq["ignore"], psf_cfg=p.psf, bases=bases, log=log)
         checksums = diff.checksums()  # the input images' SHA-256, for the lightcurves' provenance
     products.write_batch(sm.output.stamps, stamps)
     with io.atomic_output(sm.output.rows) as tmp:

@@ -59,6 +59,9 @@ def test_basis_round_trip(h158_basis):
     data, h = basis.basis_data(b)
     b2 = basis.read_basis(data, h)
     assert np.allclose(b2.waves, b.waves) and b2.x == 100.0
+    galsim_nodes = groman.getPSF(7, "H158", SCA_pos=galsim.PositionD(1000, 2000), pupil_bin=8, n_waves=5,
+                                 wcs=galsim.GSFitsWCS(header=dict(hdr))).original.waves
+    assert np.allclose(b.waves, galsim_nodes)  # seds.band_waves are getPSF's nodes
     assert b2.images[2].maxk == pytest.approx(b.images[2].maxk)
     with pytest.raises(ValueError, match="planes"):
         basis.read_basis(data[:3], h)

@@ -69,10 +69,10 @@ def make_basis(params: dict, header, x: float, y: float) -> ChromaBasis | None:
         ``psf``: galsim failed at the position.
     """
     import galsim
-    import galsim.roman as groman
 
     from ..errors import DataError
     from ..simulate import psf as sp
+    from .seds import band_waves
 
     model, oversample, key = psf_providers._galsim_model(params)
     if key is None or not model.chromatic:
@@ -80,15 +80,9 @@ def make_basis(params: dict, header, x: float, y: float) -> ChromaBasis | None:
     band, sca = str(header["FILTER"]).strip(), int(header["SCA_NUM"])
     try:
         wcs, pos = sp._as_sca_wcs(header, x, y, None)
-        local = wcs.local(pos)
-        optics = groman.getPSF(sca, band, SCA_pos=pos, pupil_bin=int(model.pupil_bin), wcs=wcs,
-                               n_waves=int(model.n_waves))
-        waves = np.asarray(optics.original.waves, dtype=float)
-        detector = galsim.Pixel(1.0)
-        if model.charge_diffusion:
-            detector = galsim.Convolve(sp.charge_diffusion_kernel(), detector)
-        detector = local.toWorld(detector)
-        m = sp._mirror_matrix(local) if model.mirror else None
+        # the model's own optics (with its perturbations) and detector kernel
+        optics, detector = sp.optics_and_detector(band, sca, pos, wcs, model)
+        waves = band_waves(band, int(model.n_waves))  # getPSF's nodes
         scale = sp.PIXEL_SCALE / int(oversample)
         n = int(round(sp.DEFAULT_BOX_ARCSEC / scale))
         n += n % 2
@@ -96,10 +90,6 @@ def make_basis(params: dict, header, x: float, y: float) -> ChromaBasis | None:
         images = []
         for w in waves:
             o = optics.evaluateAtWavelength(float(w))
-            if model.width_scale != 1.0:
-                o = o.dilate(float(model.width_scale))
-            if m is not None:
-                o = o.transform(m[0, 0], m[0, 1], m[1, 0], m[1, 1])
             # galsim's stored optics image spans ~23" (its stepk), which sets the FFT of a
             # convolution with it (0.6-1.3 s per wavelength in H158); sampled first in the
             # model's box and convolved from there it takes ~25 ms and differs by < 1e-4 of

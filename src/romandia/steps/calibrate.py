@@ -156,10 +156,12 @@ def object_models(prepared, sci_header, shape) -> list:
 
 def calibrate_batch(diff, templates: Iterable[str], catalog_path, *, exclude_radec: Iterable, cfg: Mapping,
                     phot: Mapping, psf_cfg: Mapping, prepared=None, colour_catalogs: Iterable = (),
-                    log: logging.Logger | None = None) -> dict:
+                    bases: Mapping | None = None, log: logging.Logger | None = None) -> dict:
     """:func:`calibrate_science` on a difference product (:class:`romandia.products.Batch`),
     with the object PSF models of the science image's ``prepare`` product (a Batch, optional:
-    :func:`object_models`).
+    :func:`object_models`) and, with ``colour_catalogs``, the objects' chromatic bases read
+    from it (``bases``: :func:`romandia.steps.chromatic.read_bases`, read once per job by the
+    caller, which the photometry uses too).
 
     Returns ``{template: calibration dict}``; with ``cfg["enabled"]`` false every status is
     ``off (calibration.enabled: false)``, and when the science image failed, ``unmeasured: ...``.
@@ -177,11 +179,8 @@ def calibrate_batch(diff, templates: Iterable[str], catalog_path, *, exclude_rad
             members[t] = err
     sci = diff.shared(products.DIFFERENCE_SHARED)
     models = object_models(prepared, sci["SCI"][1], sci["SCI"][0].shape)
-    bases = {}
-    if list(colour_catalogs) and same_frame(prepared, sci["SCI"][1], sci["SCI"][0].shape):
-        from .chromatic import read_bases
-
-        bases = read_bases(prepared)
+    if not (colour_catalogs and bases and same_frame(prepared, sci["SCI"][1], sci["SCI"][0].shape)):
+        bases = {}
     if log is not None and models:
         log.info("field-star PSFs: the model image of %d object(s) from the prepare product where they "
                  "lie, cell centres elsewhere", len(models))

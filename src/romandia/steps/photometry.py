@@ -159,7 +159,7 @@ def measure_object(st: Mapping, member: Mapping, psf_sci: np.ndarray, ra: float,
 def measure_science(diff: products.Batch, prepared: products.Batch, rows: list[Mapping], calibrations: Mapping, *,
                     phot: Mapping, resample_kernel: str, apply_calibration: bool,
                     dq_ignore: Iterable = DEFAULT_IGNORE, psf_cfg: Mapping | None = None,
-                    log: logging.Logger | None = None) -> tuple[list[dict], dict]:
+                    bases: Mapping | None = None, log: logging.Logger | None = None) -> tuple[list[dict], dict]:
     """Every row of one science image: stamps, photometry, calibration.
 
     Parameters
@@ -178,9 +178,10 @@ def measure_science(diff: products.Batch, prepared: products.Batch, rows: list[M
     dq_ignore : iterable of str
         Config ``dq.ignore``: a science pixel with any other DQ flag inside an object's fit
         box fails that row, naming the flags (:func:`romandia.checks.check_dq_at_object`).
-    psf_cfg : mapping, optional
-        Config ``psf``: objects whose prepare member holds the chromatic basis (``CHROMA``)
-        get their rows' ``chrom_resp`` (:func:`measure_object`).
+    psf_cfg, bases : mapping, optional
+        Config ``psf`` and the objects' chromatic bases from the prepare product
+        (:func:`romandia.steps.chromatic.read_bases`): their rows get ``chrom_resp``
+        (:func:`measure_object`).
 
     Returns
     -------
@@ -190,7 +191,7 @@ def measure_science(diff: products.Batch, prepared: products.Batch, rows: list[M
     """
     shared = None
     bits = mask_bits(dq_ignore)
-    bases = chromatic.read_bases(prepared) if psf_cfg is not None else {}
+    bases = bases if psf_cfg is not None and bases else {}
     chroma: dict = {}  # oid -> (basis stamps, model weights)
     members: dict = {}  # template -> its difference member, read once for all objects
     out_rows, out_stamps = [], {}
