@@ -22,7 +22,7 @@ def main(log):
     df = steps.object_lightcurve(sm.input.phot, oid, band, colour_paths=sm.input.colour_phot,
                                  pool_calibration=bool(sm.params.calibration["enabled"]
                                                        and sm.params.calibration["apply"]),
-                                 chromatic=sm.params.chromatic)
+                                 chromatic=sm.params.chromatic, z=sm.params.z)
     lightcurve.write_lightcurve(df, sm.output.csv, sm.output.parquet)
     truth = steps.truth_curve(sm.params.truth_dir, oid, band, df, log=log)
     lightcurve.plot_lightcurve(df, sm.output.png, truth=truth, title=f"{oid} {band}")

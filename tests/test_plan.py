@@ -81,3 +81,16 @@ def test_per_image_lookups(tmp_path):
     assert plan.object(2, "R062").science == ("R062_11_2",)
     with pytest.raises(KeyError, match="object 3 R062 not in config"):
         plan.object(3, "R062")
+
+
+def test_redshift_is_per_object_and_must_agree_across_bands(tmp_path):
+    t = tmp_path / "t.csv"
+    t.write_text(H + row("R062", 6, 17) + row("Y106", 6, 17))
+    s = tmp_path / "s.csv"
+    s.write_text(H + row("R062", 7, 1) + row("Y106", 7, 1))
+    a, b = obj(1, t, s), obj(1, t, s, band="Y106")
+    plan = build_plan({"sims_dir": ".", "objects": [dict(a, z=0.4), dict(b, z=0.4)]})
+    assert plan.object(1, "Y106").z == 0.4
+    assert build_plan({"sims_dir": ".", "objects": [a]}).object(1, "R062").z is None
+    with pytest.raises(InputError, match=r"objects\[1\].*z 0.5 differs from the z 0.4"):
+        build_plan({"sims_dir": ".", "objects": [dict(a, z=0.4), dict(b, z=0.5)]})

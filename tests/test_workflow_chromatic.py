@@ -1,14 +1,15 @@
 """The chromatic correction end to end on per-object SEDs (the simulator's `test_sed` preset:
 every star, the host and the SN drawn by galsim with their own SEDs; J129 and H158).
 
-What is checked against what the pipeline does not assume: the SN's true spectrum (Hsiao with
-host dust at each epoch, from the simulator) gives its true chromatic factor through each row's
-own responses; the pipeline's estimate (a power law from the SN's measured J129-H158 colour)
-must remove most of the chromatic error: measured on this preset (2026-12-08) the true
-factors are +0.3 ... +2.7 % (mean |error| 0.95 %), the estimate's error 0.01-0.09 % at the
-first two epochs and up to 0.9 % at +18 d rest, where the Hsiao spectrum's features inside a
-band are not a power law (mean 0.39 %).  The field stars' factors come from their catalogue
-colours.
+What is checked: the SN's true spectrum (Hsiao with host dust at each epoch, from the
+simulator) gives its true chromatic factor through each row's own responses.  The default
+estimate (`chromatic.sed: auto`) fits the SN Ia template at the host's redshift, which here is
+the simulator's own SED family, so its small error (measured 2026-12-08: ≤ 0.011 %, true
+factors +0.3 ... +2.7 %) only shows the machinery end to end; whether the template holds for a
+SN it is not is tests/test_chromatic_template.py (OU2024's SNANA spectrum).  The power law from
+the same rows' colours (not the simulator's family): 0.01-0.4 % at the first epochs, up to
+0.9 % at +18 d rest where the Hsiao features cross a band.  The field stars' factors come from
+their catalogue colours.
 """
 
 import json
@@ -60,7 +61,7 @@ def test_every_detected_epoch_is_corrected_close_to_the_true_factor(run):
     applied = ok[ok["chrom_status"] == "applied"]
     assert len(applied) == len(ok), ok["chrom_status"].unique()
     assert set(applied["band"]) == {"J129", "H158"}
-    errs, effect, first = [], [], []
+    errs, effect = [], []
     first_mjd = {b: g["mjd"].min() for b, g in applied.groupby("band")}
     for _, r in applied.iterrows():
         sed, _ = transient_sed(sn[int(r["oid"])], float(r["mjd"]), r["band"])
@@ -68,12 +69,26 @@ def test_every_detected_epoch_is_corrected_close_to_the_true_factor(run):
         true = response.factor(response.parse_response(r["chrom_resp"]), w_true)
         errs.append(r["chrom_corr"] - true)
         effect.append(true - 1.0)
-        if r["mjd"] == first_mjd[r["band"]]:
-            first.append(r["chrom_corr"] - true)
         assert r["flux"] == pytest.approx(r["flux_uncal"] / r["calib_ratio"] / r["chrom_corr"], rel=1e-9)
     assert np.mean(np.abs(effect)) > 2e-3  # the effect the correction removes is there
-    assert np.mean(np.abs(errs)) < 0.5 * np.mean(np.abs(effect)), (errs, effect)
-    assert np.max(np.abs(first)) < 1.5e-3, first  # a smooth spectrum before peak: a power law holds
+    # the default (chromatic.sed: auto) fits the SN Ia template at the host's z (objects.yaml)
+    assert applied["chrom_sed"].str.startswith("hsiao-subsampled fit z=0.4000").all(), applied["chrom_sed"].tolist()
+    # ... which is the simulator's own SED family here, so its error must be small; the test
+    # that it is not circular is tests/test_chromatic_template.py (OU2024's SNANA spectrum)
+    assert np.max(np.abs(errs)) < 1.5e-3, errs
+    # the power law from the same rows' colours (their fluxes before the correction): close
+    # before peak, off by up to ~1 % where the Hsiao features cross the band
+    from romandia.chromatic import estimate
+
+    raw = df.copy()
+    raw.loc[ok.index, "flux"] = ok["flux"] * ok["chrom_corr"]
+    raw.loc[ok.index, "flux_err"] = ok["flux_err"] * ok["chrom_corr"]
+    pl = estimate.correct_lightcurves(raw.drop(columns=list(estimate.CHROM_COLUMNS)), sed="power_law")
+    pl_err = [pl.at[i, "chrom_corr"] - (r["chrom_corr"] - e) for (i, r), e in zip(applied.iterrows(), errs, strict=True)]
+    first_pl = [v for v, (_, r) in zip(pl_err, applied.iterrows(), strict=True) if r["mjd"] == first_mjd[r["band"]]]
+    assert np.mean(np.abs(pl_err)) < 0.5 * np.mean(np.abs(effect)), (pl_err, effect)
+    assert np.max(np.abs(first_pl)) < 1.5e-3, first_pl  # a smooth spectrum before peak: a power law holds
+    print("effect", np.round(effect, 4), "template err", np.round(errs, 5), "power-law err", np.round(pl_err, 5))
 
 
 def test_calibration_stars_carry_their_own_factor(run):

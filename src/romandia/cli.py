@@ -72,6 +72,7 @@ def _run_validate(args: argparse.Namespace) -> int:
 
         configs["asdf"] = {INPUT_FORMAT: "asdf"}
     if args.chromatic:
+        configs["power-law SED"] = {"chromatic": {"sed": "power_law"}}
         configs["no chromatic correction"] = {"chromatic": {"enabled": False}}
     configs.update(_variants(args.also))
     res = run_validation(args.out, preset=args.preset, config_overrides=overrides, configs=configs,
@@ -137,8 +138,8 @@ def _build_validate(sub) -> None:
                    help="also run the workflow with the config overrides in FILE (YAML) on the same "
                         "data, reported as NAME (repeatable; e.g. sky_photutils=config/variants/sky_photutils.yaml)")
     p.add_argument("--chromatic", action="store_true",
-                   help="also run without the chromatic correction (configuration 'no chromatic "
-                        "correction') and report bias by band, SN phase, colour, redshift and host, and "
+                   help="also run with the power-law SED estimate only (configuration 'power-law SED') "
+                        "and without the chromatic correction ('no chromatic correction'), and report bias by band, SN phase, colour, redshift and host, and "
                         "the pre-explosion epochs (romandia.validation.chromatic; e.g. --preset validation_sed)")
     p.add_argument("--report", default=None, metavar="FILE", help="e.g. docs/validation.md")
     p.add_argument("--plots", default=None, metavar="DIR", help="default: next to the report")

@@ -42,6 +42,8 @@ class Obj:
     #: the image lists (CSV files) the keys came from, for error messages
     template_list: str = ""
     science_list: str = ""
+    #: the host's catalogue redshift, if given
+    z: float | None = None
 
 
 @dataclass
@@ -161,12 +163,17 @@ def build_plan(config: dict, base_dir: str | Path = ".") -> Plan:
         sims = base / sims
     plan = Plan(sims_dir=sims)
     seen_objects: set[tuple[int, str]] = set()
+    redshifts: dict[int, float] = {}
     for i, entry in enumerate(config["objects"]):
         where = f"config key objects[{i}] (oid {entry['oid']}, band {entry['band']})"
         ident = (int(entry["oid"]), entry["band"])
         if ident in seen_objects:
             raise InputError(f"{where}: object {ident[0]} appears twice for band {ident[1]}; keep one entry")
         seen_objects.add(ident)
+        z = entry.get("z")
+        if z is not None and redshifts.setdefault(ident[0], float(z)) != float(z):
+            raise InputError(f"{where}: z {z} differs from the z {redshifts[ident[0]]} given for this object "
+                             "in another band; give every band of an object the same redshift")
         lists = {}
         files = {}
         for role in ("templates", "science"):
@@ -197,6 +204,7 @@ def build_plan(config: dict, base_dir: str | Path = ".") -> Plan:
         obj = Obj(
             int(entry["oid"]), float(entry["ra"]), float(entry["dec"]), entry["band"], lists["templates"],
             lists["science"], template_list=files["templates"], science_list=files["science"],
+            z=None if z is None else float(z),
         )
         plan.objects.append(obj)
         plan.by_id[ident] = obj

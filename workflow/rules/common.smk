@@ -221,6 +221,11 @@ def object_colour_photometry(wildcards):
 
 
 @input_function
+def object_redshift(wildcards):
+    """The object's host redshift from the config (None: not given)."""
+    return PLAN.object(int(wildcards.oid), wildcards.band).z
+
+
 def provenance_params(wildcards):
     """What the lightcurve's provenance record needs besides the checksums: the object, its
     images (key, role, path) and the config (romandia.provenance)."""

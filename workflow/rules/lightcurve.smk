@@ -37,6 +37,7 @@ rule lightcurve:
         truth_dir=truth_dir(),
         calibration=config["calibration"],
         chromatic=config["chromatic"],
+        z=object_redshift,
         provenance=provenance_params,
     script:
         "../../scripts/lightcurve.py"

@@ -1,5 +1,9 @@
-"""A source's SED from its own fluxes in the neighbouring bands, and the lightcurve's chromatic
-correction.
+"""A source's SED from its own fluxes, and the lightcurve's chromatic correction.
+
+Two estimates of a supernova's SED at each epoch (config ``chromatic.sed``): the SN Ia template
+fitted to its lightcurve in all bands at the host's redshift (:mod:`.template`; the default
+``auto`` uses it wherever it fits and covers the epoch), and the power law from its colours
+with the neighbouring bands described here (everywhere else, and for the field stars).
 
 The SED across a band is modelled as a power law ``f_λ ∝ λ^β`` (:func:`.seds.power_law`).  Its
 slope comes from the source's AB colours with the nearest observed bluer and redder bands
@@ -30,8 +34,12 @@ import pandas as pd
 from ..constants import BANDS
 from .response import factor, parse_response
 from .seds import band_weights, power_law, slope_from_colour
+from .template import fit_template, template_factor
 
-__all__ = ["slope_from_mags", "correct_lightcurves", "CHROM_COLUMNS"]
+__all__ = ["slope_from_mags", "correct_lightcurves", "CHROM_COLUMNS", "SED_CHOICES"]
+
+#: The SN's SED estimates (:func:`correct_lightcurves` ``sed``; config ``chromatic.sed``).
+SED_CHOICES = ("power_law", "template", "auto")
 
 #: Columns the correction adds (all rows; NaN / '' where it does not apply).
 CHROM_COLUMNS = ("chrom_corr", "chrom_corr_err", "chrom_slope", "chrom_slope_err", "chrom_sed", "chrom_status")
@@ -135,7 +143,8 @@ def _slopes(ep: pd.DataFrame, *, window_days: float, min_snr: float, max_gap_day
 
 
 def correct_lightcurves(df: pd.DataFrame, *, window_days: float = 3.0, min_snr: float = 5.0,
-                        max_gap_days: float = 10.0, passes: int = 2) -> pd.DataFrame:
+                        max_gap_days: float = 10.0, passes: int = 2, sed: str = "power_law",
+                        z: float | None = None) -> pd.DataFrame:
     """The chromatic correction of one object's rows in all its bands.
 
     Parameters
@@ -152,6 +161,13 @@ def correct_lightcurves(df: pd.DataFrame, *, window_days: float = 3.0, min_snr: 
         many days; beyond, it is not corrected.
     passes : int
         Colours measured again on the corrected fluxes this many times in all.
+    sed : {"power_law", "template", "auto"}
+        The SN's SED at each epoch: the power law from its colours; the SN Ia template fitted
+        to its lightcurve in all bands at the host's redshift ``z`` (:mod:`.template`); or the
+        template where it fits and covers the epoch, else the power law (``chrom_sed`` says
+        which, and why not the template).
+    z : float or None
+        The host's redshift (the template needs it).
 
     Returns
     -------
@@ -159,16 +175,23 @@ def correct_lightcurves(df: pd.DataFrame, *, window_days: float = 3.0, min_snr: 
         A copy with ``flux``, ``flux_err``, ``mag``, ``mag_err`` corrected where
         ``chrom_status == "applied"`` and the columns :data:`CHROM_COLUMNS`.
     """
-    from ..lightcurve import _instrumental_mag
-
     base = df.copy()
     for c in CHROM_COLUMNS:
         base[c] = "" if c in ("chrom_sed", "chrom_status") else math.nan
     if "chrom_resp" not in base.columns:
         base["chrom_resp"] = ""
+    if sed not in SED_CHOICES:
+        raise ValueError(f"chromatic sed {sed!r}: choose one of {', '.join(SED_CHOICES)}")
     out = base
     for _ in range(max(int(passes), 1)):
-        slopes = _slopes(_epochs(out), window_days=window_days, min_snr=min_snr, max_gap_days=max_gap_days)
+        ep = _epochs(out)
+        slopes = _slopes(ep, window_days=window_days, min_snr=min_snr, max_gap_days=max_gap_days)
+        fit, why = None, ""
+        if sed != "power_law":
+            try:
+                fit = fit_template(ep, z=z, min_snr=min_snr)
+            except ValueError as exc:
+                why = str(exc)
         out = base.copy()
         for idx, row in base.iterrows():
             if not bool(row["success"]):
@@ -178,6 +201,18 @@ def correct_lightcurves(df: pd.DataFrame, *, window_days: float = 3.0, min_snr: 
                 out.at[idx, "chrom_status"] = ("not applied: no chromatic response (the PSF is not galsim's "
                                                "chromatic model, or the science image has no CHROMA basis)")
                 continue
+            if fit is not None:
+                try:
+                    c, ce = template_factor(fit, float(row["mjd"]), row["band"], r)
+                except ValueError as exc:
+                    why = str(exc)
+                else:
+                    _apply(out, idx, row, c, ce, math.nan, math.nan, fit.describe())
+                    continue
+            if sed == "template":
+                out.at[idx, "chrom_status"] = f"not applied: {why}"
+                continue
+            note = f" (no template: {why})" if sed == "auto" and why else ""
             key = (row["band"], row["science_name"])
             if key not in slopes:
                 out.at[idx, "chrom_status"] = (f"not applied: no colour within {window_days:g} d at S/N >= "
@@ -191,11 +226,19 @@ def correct_lightcurves(df: pd.DataFrame, *, window_days: float = 3.0, min_snr: 
                 ce = abs(hi - lo) / 2
             else:
                 ce = 0.0
-            f, e = float(row["flux"]), float(row["flux_err"])
-            f2, e2 = f / c, math.hypot(e / c, f * ce / c**2)
-            out.at[idx, "flux"], out.at[idx, "flux_err"] = f2, e2
-            out.at[idx, "mag"], out.at[idx, "mag_err"] = _instrumental_mag(f2, e2)
-            out.at[idx, "chrom_corr"], out.at[idx, "chrom_corr_err"] = c, ce
-            out.at[idx, "chrom_slope"], out.at[idx, "chrom_slope_err"] = beta, berr
-            out.at[idx, "chrom_sed"], out.at[idx, "chrom_status"] = src, "applied"
+            _apply(out, idx, row, c, ce, beta, berr, src + note)
     return out
+
+
+def _apply(out: pd.DataFrame, idx, row, c: float, ce: float, beta: float, berr: float, src: str) -> None:
+    """Divide row ``idx`` by the factor ``c`` (error ``ce``) and record how it was made."""
+    from ..lightcurve import _instrumental_mag
+
+    f, e = float(row["flux"]), float(row["flux_err"])
+    ce = ce if math.isfinite(ce) else 0.0
+    f2, e2 = f / c, math.hypot(e / c, f * ce / c**2)
+    out.at[idx, "flux"], out.at[idx, "flux_err"] = f2, e2
+    out.at[idx, "mag"], out.at[idx, "mag_err"] = _instrumental_mag(f2, e2)
+    out.at[idx, "chrom_corr"], out.at[idx, "chrom_corr_err"] = c, ce
+    out.at[idx, "chrom_slope"], out.at[idx, "chrom_slope_err"] = beta, berr
+    out.at[idx, "chrom_sed"], out.at[idx, "chrom_status"] = src, "applied"

@@ -471,9 +471,12 @@ def simulate(preset, out_dir, seed: int | None = None, config_overrides: dict | 
                                                      e.pointing, e.sca, e.mjd, e.band) for e in es])
                     written.append(ldir / fname)
             lists = LIST_DIRS[img_cfg["formats"][0]]
-            objects.append({"oid": int(t.id), "ra": float(t.ra), "dec": float(t.dec),
-                            "band": band, "templates": f"{lists}/{band}/{tname}",
-                            "science": f"{lists}/{band}/{sname}"})
+            obj = {"oid": int(t.id), "ra": float(t.ra), "dec": float(t.dec),
+                   "band": band, "templates": f"{lists}/{band}/{tname}",
+                   "science": f"{lists}/{band}/{sname}"}
+            if math.isfinite(t.params["z_CMB"]):  # the host's catalogue redshift, as a user has it
+                obj["z"] = round(float(t.params["z_CMB"]), 5)
+            objects.append(obj)
     import yaml
 
     write_text_atomic(out / "objects.yaml", yaml.safe_dump(objects, sort_keys=False))

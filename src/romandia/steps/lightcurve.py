@@ -36,7 +36,8 @@ def input_checksums(phot_paths: Iterable) -> dict:
 
 
 def object_lightcurve(phot_paths: Iterable, oid: int, band: str, *, pool_calibration: bool,
-                      colour_paths: Iterable = (), chromatic: Mapping | None = None) -> pd.DataFrame:
+                      colour_paths: Iterable = (), chromatic: Mapping | None = None,
+                      z: float | None = None) -> pd.DataFrame:
     """Merged, sorted lightcurve of ``oid`` in ``band`` (:func:`romandia.lightcurve.merge_rows`).
 
     With ``pool_calibration`` the rows without their own field-star calibration get the pooled
@@ -44,7 +45,8 @@ def object_lightcurve(phot_paths: Iterable, oid: int, band: str, *, pool_calibra
     (config ``chromatic``) ``enabled``, the rows are
     corrected for the object's own SED (:func:`romandia.chromatic.estimate.
     correct_lightcurves`), its colours from its rows in the other bands' photometry
-    (``colour_paths``, the object's science images in its other bands).
+    (``colour_paths``, the object's science images in its other bands); ``z`` is the host's
+    redshift (the SN Ia template estimate, ``chromatic.sed``).
     """
     from ..chromatic.estimate import CHROM_COLUMNS, correct_lightcurves
 
@@ -57,7 +59,7 @@ def object_lightcurve(phot_paths: Iterable, oid: int, band: str, *, pool_calibra
     c = dict(chromatic or {})
     if c.get("enabled"):
         df = correct_lightcurves(df, window_days=float(c["window_days"]), min_snr=float(c["min_snr"]),
-                                 max_gap_days=float(c["max_gap_days"]))
+                                 max_gap_days=float(c["max_gap_days"]), sed=str(c["sed"]), z=z)
     else:
         df = df.copy()
         for col in CHROM_COLUMNS:
