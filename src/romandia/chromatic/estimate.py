@@ -34,7 +34,7 @@ import pandas as pd
 from ..constants import BANDS
 from .response import factor, parse_response
 from .seds import band_weights, power_law, slope_from_colour
-from .template import fit_template, template_factor
+from .template import factor_from_weights, fit_template, template_weights
 
 __all__ = ["slope_from_mags", "correct_lightcurves", "CHROM_COLUMNS", "SED_CHOICES"]
 
@@ -127,13 +127,13 @@ def _slopes(ep: pd.DataFrame, *, window_days: float, min_snr: float, max_gap_day
         if math.isfinite(beta):
             out[(e["band"], e["science_name"])] = (beta, err, f"power law from {src}")
     # epochs without their own colours: the nearest measured epoch of the band
+    mjd_of = {(b, n): float(m) for b, n, m in zip(ep["band"], ep["science_name"], ep["mjd"], strict=True)}
+    measured = list(out)
     for _, e in ep.iterrows():
         key = (e["band"], e["science_name"])
         if key in out:
             continue
-        cands = [(abs(m - e["mjd"]), k, m) for k, m in
-                 ((k, float(ep.loc[(ep["band"] == k[0]) & (ep["science_name"] == k[1]), "mjd"].iloc[0])) for k in out)
-                 if k[0] == e["band"]]
+        cands = [(abs(mjd_of[k] - e["mjd"]), k, mjd_of[k]) for k in measured if k[0] == e["band"]]
         if cands:
             gap, k, m = min(cands)
             if gap <= max_gap_days:
@@ -183,15 +183,17 @@ def correct_lightcurves(df: pd.DataFrame, *, window_days: float = 3.0, min_snr: 
     if sed not in SED_CHOICES:
         raise ValueError(f"chromatic sed {sed!r}: choose one of {', '.join(SED_CHOICES)}")
     out = base
+    fit, why = None, ""
     for _ in range(max(int(passes), 1)):
         ep = _epochs(out)
         slopes = _slopes(ep, window_days=window_days, min_snr=min_snr, max_gap_days=max_gap_days)
-        fit, why = None, ""
-        if sed != "power_law":
+        if sed != "power_law" and fit is None and not why:  # fitted once: the correction moves the
+            # colours by < 0.01 mag, which moves the fitted SED's factors by < 1e-4
             try:
                 fit = fit_template(ep, z=z, min_snr=min_snr)
             except ValueError as exc:
                 why = str(exc)
+        tw: dict = {}
         out = base.copy()
         for idx, row in base.iterrows():
             if not bool(row["success"]):
@@ -201,23 +203,29 @@ def correct_lightcurves(df: pd.DataFrame, *, window_days: float = 3.0, min_snr: 
                 out.at[idx, "chrom_status"] = ("not applied: no chromatic response (the PSF is not galsim's "
                                                "chromatic model, or the science image has no CHROMA basis)")
                 continue
+            rwhy = why
             if fit is not None:
-                try:
-                    c, ce = template_factor(fit, float(row["mjd"]), row["band"], r)
-                except ValueError as exc:
-                    why = str(exc)
+                wkey = (row["band"], float(row["mjd"]), r.size)  # the rows of one science image share it
+                if wkey not in tw:
+                    try:
+                        tw[wkey] = template_weights(fit, float(row["mjd"]), row["band"], r.size)
+                    except ValueError as exc:
+                        tw[wkey] = str(exc)
+                if isinstance(tw[wkey], str):
+                    rwhy = tw[wkey]
                 else:
+                    c, ce = factor_from_weights(fit, tw[wkey], r)
                     _apply(out, idx, row, c, ce, math.nan, math.nan, fit.describe())
                     continue
             if sed == "template":
-                out.at[idx, "chrom_status"] = f"not applied: {why}"
+                out.at[idx, "chrom_status"] = f"not applied: {rwhy}"
                 continue
-            note = f" (no template: {why})" if sed == "auto" and why else ""
+            note = f" (no template: {rwhy})" if sed == "auto" and rwhy else ""
             key = (row["band"], row["science_name"])
             if key not in slopes:
                 out.at[idx, "chrom_status"] = (f"not applied: no colour within {window_days:g} d at S/N >= "
                                                f"{min_snr:g}, none within {max_gap_days:g} d of this epoch"
-                                               + (f"; no template: {why}" if sed == "auto" and why else ""))
+                                               + (f"; no template: {rwhy}" if sed == "auto" and rwhy else ""))
                 continue
             beta, berr, src = slopes[key]
             c = factor(r, band_weights(power_law(beta), row["band"], r.size))

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["TEMPLATE_SOURCE", "TemplateFit", "fit_template", "template_sed", "template_factor"]
+__all__ = ["TEMPLATE_SOURCE", "TemplateFit", "fit_template", "template_sed", "template_weights",
+           "factor_from_weights", "template_factor"]
 
 #: sncosmo source of the spectral sequence (shipped in sncosmo's wheel).
 TEMPLATE_SOURCE = "hsiao-subsampled"
@@ -196,47 +197,76 @@ def fit_template(epochs: pd.DataFrame, *, z: float, min_snr: float, min_points: 
                        bands=tuple(sorted(set(det["band"]), key=str)))
 
 
-def template_sed(fit: TemplateFit, mjd: float, **shift):
+def template_sed(fit: TemplateFit, mjd: float, *, model=None, **shift):
     """The fitted template's photon spectrum at ``mjd`` (observer frame, λ in nm, arbitrary
     normalisation), or None outside the template's phase range.  ``shift`` offsets ``t0``,
-    ``s`` or ``hostebv`` (for the error's derivative)."""
-    model = _model(fit.z)
+    ``s`` or ``hostebv`` (for the error's derivative); ``model`` reuses an sncosmo model of
+    the fit's redshift."""
+    model = model if model is not None else _model(fit.z)
     vals = fit.values()
     for k, v in shift.items():
         vals[k] += v
     model.set(**vals)
     if not (model.mintime() <= float(mjd) <= model.maxtime()):
         return None
+    lam = _band_lam()
+    flux = model.flux(float(mjd), lam * 10.0)  # evaluated now: the model is reused for other shifts
 
-    def photons(lam):
-        lam = np.asarray(lam, dtype=float)
-        return model.flux(float(mjd), lam * 10.0) * lam  # f_λ [per Å] × λ: photons per nm (×const)
+    def photons(x):
+        x = np.asarray(x, dtype=float)
+        return np.interp(x, lam, flux * lam)  # f_λ [per Å] × λ: photons per nm (× const)
 
     return photons
 
 
-def template_factor(fit: TemplateFit, mjd: float, band: str, r_norm: np.ndarray) -> tuple[float, float]:
-    """The chromatic factor of a row (:func:`.response.factor`) for the fitted template's SED at
-    ``mjd``, and its error from the fit's covariance.
+@functools.lru_cache(maxsize=1)
+def _band_lam() -> np.ndarray:
+    """A 0.5 nm grid over every Roman band (the SED's samples; band_weights integrates on its own
+    finer grid by linear interpolation, < 1e-6 in a factor against the direct evaluation)."""
+    from romandia.simulate.psf import bandpasses
+
+    bps = bandpasses().values()
+    lo, hi = min(b.blue_limit for b in bps), max(b.red_limit for b in bps)
+    return np.arange(np.floor(lo) - 1, np.ceil(hi) + 1.5, 0.5)
+
+
+def template_weights(fit: TemplateFit, mjd: float, band: str, n_waves: int) -> tuple[np.ndarray, np.ndarray]:
+    """SED weights (:func:`.seds.band_weights`) of the fitted template at ``mjd`` in ``band``,
+    and their derivatives with respect to ``(t0, s, E(B−V))``, shape ``(3, n_waves)``.
 
     Raises
     ------
     ValueError
         The epoch is outside the template's phase range, or its SED is not positive in ``band``.
     """
-    from .response import factor
     from .seds import band_weights
 
-    n = len(r_norm)
+    model = _model(fit.z)
 
-    def f(**shift):
-        sed = template_sed(fit, mjd, **shift)
+    def w(**shift):
+        sed = template_sed(fit, mjd, model=model, **shift)
         if sed is None:
             raise ValueError(f"MJD {mjd:.2f} is outside the template's phase range")
-        return factor(r_norm, band_weights(sed, band, n))
+        return band_weights(sed, band, n_waves)
 
-    c = f()
+    w0 = w()
+    dw = np.array([(w(**{k: h}) - w(**{k: -h})) / (2 * h) for k, h in _SHAPE.items()])
+    return w0, dw
+
+
+def factor_from_weights(fit: TemplateFit, weights: tuple, r_norm: np.ndarray) -> tuple[float, float]:
+    """``(factor, error)`` of a row of responses ``r_norm`` from :func:`template_weights`'s
+    output: the error propagates the fit's covariance (NaN without one)."""
+    w0, dw = weights
+    r = np.asarray(r_norm, dtype=float)
+    c = float(w0 @ r)
     if not np.all(np.isfinite(fit.cov)):
         return c, math.nan
-    grad = np.array([(f(**{k: h}) - f(**{k: -h})) / (2 * h) for k, h in _SHAPE.items()])
-    return c, float(math.sqrt(max(grad @ fit.cov @ grad, 0.0)))
+    g = dw @ r
+    return c, float(math.sqrt(max(g @ fit.cov @ g, 0.0)))
+
+
+def template_factor(fit: TemplateFit, mjd: float, band: str, r_norm: np.ndarray) -> tuple[float, float]:
+    """The chromatic factor of a row (:func:`.response.factor`) for the fitted template's SED at
+    ``mjd``, and its error from the fit's covariance (:func:`template_weights`)."""
+    return factor_from_weights(fit, template_weights(fit, mjd, band, len(r_norm)), r_norm)
