@@ -8,7 +8,9 @@ Run on a finished workflow directory whose config has the chromatic correction o
 
 Prints per science image the median time of the photometry job's library calls with the
 correction (CHROMA basis read, basis stamps, responses, star factors) and without (psf_cfg
-None, no colour catalogues), and the time of romandia.chromatic.basis.make_basis per object.
+None, no colour catalogues), the time of romandia.chromatic.basis.make_basis per object, and
+per object and band the lightcurve job's call without the correction, with the power law and
+with the template estimate.
 """
 
 from __future__ import annotations
@@ -90,7 +92,31 @@ def main(argv=None) -> int:
     on = sum(r[2] for r in rows_all)
     print(f"all: photometry {off:.2f} s -> {on:.2f} s (+{100 * (on / off - 1):.0f} %), "
           f"basis {statistics.median(r[3] for r in rows_all):.2f} s per object and science image (median)")
+    _lightcurve_cost(plan, cfg, dia, a.repeat)
     return 0
+
+
+def _lightcurve_cost(plan, cfg, dia, repeat: int) -> None:
+    """The lightcurve job's library call per object and band: correction off, power law,
+    template (chromatic.sed auto), median of ``repeat`` (imports warm, as in the worker)."""
+    from romandia.steps import lightcurve
+
+    def phot(o):
+        return [str(dia / "phot" / f"{s}.json") for s in o.science]
+
+    for o in plan.objects:
+        colour = [p for ob in plan.object_bands(o.oid) if ob.band != o.band for p in phot(ob)]
+        out = {}
+        for name, extra in (("off", {"enabled": False}), ("power law", {"sed": "power_law"}), ("template", {"sed": "auto"})):
+            c = dict(cfg["chromatic"], **extra)
+            ts = []
+            for _ in range(repeat + 1):  # the first call warms the imports
+                t0 = time.perf_counter()
+                lightcurve.object_lightcurve(phot(o), o.oid, o.band, pool_calibration=True,
+                                             colour_paths=colour if c["enabled"] else [], chromatic=c, z=o.z)
+                ts.append(time.perf_counter() - t0)
+            out[name] = statistics.median(ts[1:])
+        print(f"lightcurve {o.oid} {o.band}: " + ", ".join(f"{k} {v:.2f} s" for k, v in out.items()), flush=True)
 
 
 if __name__ == "__main__":

@@ -110,3 +110,14 @@ def test_both_estimates_against_the_snana_spectrum(plain_responses, z):
     assert det["err_template"].abs().max() < 0.6 * det["effect"].abs().max()
     table = sed_estimate.summarise(err)
     assert set(table["band"]) == set(BANDS4) and math.isclose(table["n"].sum(), len(det))
+
+
+def test_the_templates_own_error_enters_the_rows_it_corrects(plain_responses):
+    df, _ = _hsiao_rows(0.5, 0.15, plain_responses, np.random.default_rng(6))
+    a = estimate.correct_lightcurves(df, sed="template", z=0.5)
+    b = estimate.correct_lightcurves(df, sed="template", z=0.5, template_sigma=0.002)
+    ok = b["chrom_status"] == "applied"
+    assert ok.sum() > 40 and (a.loc[ok, "chrom_corr_err"] < 2e-3).all()
+    assert np.allclose(b.loc[ok, "chrom_corr_err"], np.hypot(a.loc[ok, "chrom_corr_err"], 0.002))
+    assert np.allclose(b.loc[ok, "flux"], a.loc[ok, "flux"])
+    assert (b.loc[ok, "flux_err"] >= a.loc[ok, "flux_err"]).all()

@@ -144,7 +144,7 @@ def _slopes(ep: pd.DataFrame, *, window_days: float, min_snr: float, max_gap_day
 
 def correct_lightcurves(df: pd.DataFrame, *, window_days: float = 3.0, min_snr: float = 5.0,
                         max_gap_days: float = 10.0, passes: int = 2, sed: str = "power_law",
-                        z: float | None = None) -> pd.DataFrame:
+                        z: float | None = None, template_sigma: float = 0.0) -> pd.DataFrame:
     """The chromatic correction of one object's rows in all its bands.
 
     Parameters
@@ -168,6 +168,10 @@ def correct_lightcurves(df: pd.DataFrame, *, window_days: float = 3.0, min_snr: 
         which, and why not the template).
     z : float or None
         The host's redshift (the template needs it).
+    template_sigma : float
+        The template's own mismatch to a real SN, added in quadrature to ``chrom_corr_err`` of
+        the rows it corrects (fraction of the factor; the fit's covariance holds only its
+        parameters' errors).
 
     Returns
     -------
@@ -215,6 +219,7 @@ def correct_lightcurves(df: pd.DataFrame, *, window_days: float = 3.0, min_snr: 
                     rwhy = tw[wkey]
                 else:
                     c, ce = factor_from_weights(fit, tw[wkey], r)
+                    ce = math.hypot(ce if math.isfinite(ce) else 0.0, template_sigma)
                     _apply(out, idx, row, c, ce, math.nan, math.nan, fit.describe())
                     continue
             if sed == "template":

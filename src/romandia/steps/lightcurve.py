@@ -59,7 +59,8 @@ def object_lightcurve(phot_paths: Iterable, oid: int, band: str, *, pool_calibra
     c = dict(chromatic or {})
     if c.get("enabled"):
         df = correct_lightcurves(df, window_days=float(c["window_days"]), min_snr=float(c["min_snr"]),
-                                 max_gap_days=float(c["max_gap_days"]), sed=str(c["sed"]), z=z)
+                                 max_gap_days=float(c["max_gap_days"]), sed=str(c["sed"]), z=z,
+                                 template_sigma=float(c["template_sigma"]))
     else:
         df = df.copy()
         for col in CHROM_COLUMNS:
