@@ -23,6 +23,7 @@ import scipy.fft
 
 from romandia.convolve import embed_kernel
 from romandia.errors import DataError
+from romandia.numba_cache import cache_lock
 from romandia.xp import asarray, fft_namespace, get_namespace, is_cupy, to_numpy
 
 __all__ = ["MAX_PIXELS_PER_CALL", "apply_sfft_solution", "match_kernel_at", "plan_tiles", "sfft_solve_subtract"]
@@ -65,11 +66,12 @@ def _sfft_config(n0, n1, w, dk, db, cpr, threads, backend: str = "Numpy"):
 
         real_set_num_threads = numba.set_num_threads
         try:
-            cfg = SingleSFFTConfigure.SSC(
-                NX=key[0], NY=key[1], KerHW=key[2], KerPolyOrder=key[3], BGPolyOrder=key[4],
-                ConstPhotRatio=key[5], BACKEND_4SUBTRACT=backend,
-                NUM_CPU_THREADS_4SUBTRACT=int(threads), NUMBA_CACHE=True, VERBOSE_LEVEL=0,
-            )
+            with cache_lock():  # numba's cache is not safe for concurrent writers (numba_cache.py)
+                cfg = SingleSFFTConfigure.SSC(
+                    NX=key[0], NY=key[1], KerHW=key[2], KerPolyOrder=key[3], BGPolyOrder=key[4],
+                    ConstPhotRatio=key[5], BACKEND_4SUBTRACT=backend,
+                    NUM_CPU_THREADS_4SUBTRACT=int(threads), NUMBA_CACHE=True, VERBOSE_LEVEL=0,
+                )
         finally:  # sfft assigns an int to numba.set_num_threads; undo it
             numba.set_num_threads = real_set_num_threads
         _SSC_CACHE[key] = cfg
