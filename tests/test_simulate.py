@@ -6,6 +6,7 @@ noiseless with the SN alone.
 """
 
 import copy
+import json
 import math
 import os
 from pathlib import Path
@@ -21,6 +22,7 @@ from romandia.constants import EXPTIME, GALSIM_ZEROPOINT, IMAGELIST_HEADER, zero
 from romandia.errors import InputError
 from romandia.simulate import config as sim_config
 from romandia.simulate import simulate
+from romandia.simulate.core import build_transients
 
 HEADER_KEYS = ("FILTER", "SCA_NUM", "MJD-OBS", "DATE-OBS", "EXPTIME", "ZPTMAG", "SKY_MEAN",
                "RA_TARG", "DEC_TARG", "PA_FPA", "CTYPE1", "CTYPE2", "CRPIX1", "A_ORDER",
@@ -155,7 +157,10 @@ def test_image_lists_and_objects_yaml(runs):
     objs = yaml.safe_load((d / "objects.yaml").read_text())
     assert objs == s["objects"] and len(objs) == 1
     o = objs[0]
-    assert set(o) == {"oid", "ra", "dec", "band", "templates", "science"}
+    assert set(o) == {"oid", "ra", "dec", "band", "templates", "science", "z"}
+    man = json.loads((d / "manifest.json").read_text())
+    sn = {t.id: t for t in build_transients(man["config"], int(man["seed"]))}[o["oid"]]
+    assert o["z"] == pytest.approx(sn.params["z_CMB"], abs=1e-5)  # the host's catalogue redshift
     assert o["templates"] == f"lists/H158/{o['oid']}_instances_templates_1.csv"
     n_rows = {}
     for kind in ("templates", "science"):
