@@ -334,3 +334,34 @@ def test_numpy_without_in1d_gets_isin_for_sfft(monkeypatch):
     a, b = np.array([[1, 2], [3, 2]]), [2, 3]
     np.testing.assert_array_equal(np.in1d(a, b), np.isin(a.ravel(), b))
     np.testing.assert_array_equal(np.in1d(a, b, invert=True), ~np.isin(a.ravel(), b))
+
+
+def test_decorrelation_is_made_without_the_template_psfs_resampling_blur():
+    """``template_psf: resampled``: the cross-convolution takes the template PSF with the
+    resampling's blur; the decorrelation filter is made with the PSF without it
+    (``tmpl_psf_noise``), since that blur is in the noise too and whitening it divides by it.
+    The default (None) is the cross-convolution's PSF, unchanged; the blur-free filter boosts
+    the high frequencies less, so its kernel is more compact."""
+    d = make_pair(sig_t=0.55)  # an undersampled template, where the blur matters
+    r, psf_rot = align(d)
+    xc = yc = (N - 1) / 2
+    ra, dec = d["ws"].all_pix2world(xc, yc, 0)
+    xt, yt = d["wt"].all_world2pix(ra, dec, 0)
+    jt, js = local_jacobian(d["wt"], float(xt), float(yt)), local_jacobian(d["ws"], xc, yc)
+    blurred = rotate_psf(d["psf_t"], jt, js, kernel="lanczos3", offset=(0.5, 0.5))
+    args = (d["sci"], d["var_s"], d["det_s"], d["psf_s"], d["sky_s"], r["image"], r["var"], r["mask"], r["blank"],
+            blurred, d["sky_t"])
+    a = difference_pair(*args)
+    b = difference_pair(*args, tmpl_psf_noise=blurred)
+    c = difference_pair(*args, tmpl_psf_noise=psf_rot)
+    np.testing.assert_array_equal(a.diff, b.diff)
+
+    def outer(k):
+        k = np.asarray(k) / np.abs(k).sum()
+        h = k.shape[0] // 2
+        inner = np.abs(k[h - 2:h + 3, h - 2:h + 3]).sum()
+        return 1.0 - inner
+
+    assert outer(c.decorr_kernel) < outer(a.decorr_kernel), (outer(c.decorr_kernel), outer(a.decorr_kernel))
+    assert np.isfinite(c.psf).all() and c.psf.sum() == pytest.approx(a.psf.sum(), rel=0.05)
+    assert not np.allclose(c.diff[np.isfinite(c.diff)], a.diff[np.isfinite(a.diff)])

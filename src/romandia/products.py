@@ -125,7 +125,7 @@ KEY_CPHOTR = "CPHOTR"
 KEY_STAGE, KEY_REASON = "ROMSTAGE", "ROMREASN"
 
 #: HDUs written as float64 (kernels, PSFs: small, and sums matter); everything else float32
-FLOAT64 = {"PSF", "ATPOS", "PSFT", "DECORR", "MATCH", "KSCI", "KTMPL"}
+FLOAT64 = {"PSF", "ATPOS", "PSFT", "PSFT0", "DECORR", "MATCH", "KSCI", "KTMPL"}
 UINT8 = {"DETMASK", "BLANK"}
 #: Roman DQ bit flags (romandia.dq)
 UINT32 = {"DQ", "SCIDQ"}

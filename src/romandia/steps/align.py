@@ -40,14 +40,15 @@ def align_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarra
         pixel map are moved to it once and the aligned arrays stay there.  Default NumPy.
     tmpl_psf_at : callable, optional
         ``tmpl_psf_at(x, y)`` -> the template's PSF drawn at the sub-pixel phase of the
-        template-frame position (x, y) (config ``template_psf: resampled``, the default).
+        template-frame position (x, y) (config ``template_psf: resampled``).
         ``PSFT`` is then the PSF of the *resampled* template at the science pixel nearest the
         object: the template PSF drawn where the pixel map puts that pixel and resampled with
         the image's own interpolant (:func:`romandia.resample.rotate_psf` with ``offset``), so
         the cross-convolution gives the science image the blur the interpolation gave the
         template (otherwise left under the SN as a positive host residual on compact hosts:
-        docs/validation_sed.md; experimental: the decorrelation does not model the same blur in
-        the template's noise).  None: the centred ``tmpl_psf()`` rotated with a cubic B-spline
+        docs/validation_sed.md; experimental).  ``PSFT0`` is then the PSF without that blur,
+        which the decorrelation is built with (:func:`romandia.subtract.difference_pair`
+        ``tmpl_psf_noise``).  None: the centred ``tmpl_psf()`` rotated with a cubic B-spline
         (``template_psf: rotated``, the default).
 
     Returns
@@ -55,7 +56,8 @@ def align_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarra
     dict
         The aligned member: ``TMPL``, ``TMPLVAR``, ``TMPLMASK``, ``BLANK`` on the science
         grid; ``PSFT`` (the template PSF in the science frame); ``TMPLVAR0`` (the template
-        variance on its own grid, for the exact error propagation).
+        variance on its own grid, for the exact error propagation); with ``tmpl_psf_at`` also
+        ``PSFT0``.
 
     Raises
     ------
@@ -85,6 +87,7 @@ def align_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarra
         offset = q - np.floor(q + 0.5)
         psft = resample.rotate_psf(asarray(tmpl_psf_at(float(q[0]), float(q[1])), xp), jt, js, kernel=kernel,
                                    offset=(float(offset[0]), float(offset[1])))
+        psft0 = resample.rotate_psf(asarray(tmpl_psf(), xp), jt, js)  # without that blur, for the decorrelation
     hdr = sci_hdr.copy()
     hdr[products.KEY_TSKYRMS] = (float(tmpl_hdr[products.KEY_SKYRMS]), "template sky RMS before resampling [counts]")
     hdr[products.KEY_TMPLNAME] = str(tmpl_hdr.get(products.KEY_SOURCE, ""))
@@ -100,4 +103,5 @@ def align_template(sci: Mapping, tmpl: Mapping, tmpl_psf: Callable[[], np.ndarra
         "BLANK": (rs["blank"], hdr),
         "PSFT": (psft, None),
         "TMPLVAR0": (tmpl["VAR"][0], tmpl["VAR"][1]),
+        **({} if tmpl_psf_at is None else {"PSFT0": (psft0, None)}),
     }

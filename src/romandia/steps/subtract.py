@@ -102,6 +102,7 @@ def subtract_template(sci: Mapping, aligned: Mapping, sci_psf: np.ndarray, *, ex
         tmpl_skyrms=float(tmpl_hdr[products.KEY_TSKYRMS]),
         params=dict(cfg, threads=threads),
         fit_exclude=exclude,
+        tmpl_psf_noise=aligned["PSFT0"][0] if "PSFT0" in aligned else None,
     )
     hdr = hdr.copy()
     hdr[products.KEY_FLUXSCL] = (float(out.flux_scale), "kernel sum (template -> science flux ratio)")

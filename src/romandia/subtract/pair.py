@@ -199,6 +199,7 @@ def difference_pair(
     tmpl_skyrms,
     params=None,
     fit_exclude=None,
+    tmpl_psf_noise=None,
 ):
     """Difference one science image and one (resampled) template.
 
@@ -228,6 +229,12 @@ def difference_pair(
         Keys of :data:`DEFAULT_PARAMS` (unknown keys raise ``ValueError``).
     fit_exclude : array (ny, nx) of bool, optional
         Pixels never used in the kernel fit (discs around the transients).
+    tmpl_psf_noise : array, odd, optional
+        The template PSF the decorrelation filter is built with, when ``tmpl_psf_rot`` carries
+        the resampling's blur (``template_psf: resampled``): that blur smooths the science
+        noise (through ``P_T′``) and the template's own (resampled) noise alike, so whitening
+        it would divide by it; the filter is made without it and the blur stays in the noise,
+        which the propagated errors carry (``KSCI``, ``KTMPL``).  None: ``tmpl_psf_rot``.
 
     Returns
     -------
@@ -276,7 +283,8 @@ def difference_pair(
 
     # 3. decorrelation
     t2 = time.perf_counter()
-    dec = _decorrelate(a, ct, psf_common, diff_raw, kern, fit, float(sci_skyrms), float(tmpl_skyrms), p,
+    psf_t_noise = a.psf_t if tmpl_psf_noise is None else xp.asarray(tmpl_psf_noise, dtype=xp.float64)
+    dec = _decorrelate(a, ct, psf_common, diff_raw, kern, fit, float(sci_skyrms), float(tmpl_skyrms), p, psf_t_noise,
                        workers)
     t["decorrelate"] = time.perf_counter() - t2
 
@@ -406,19 +414,20 @@ class _Decorrelated:
 
 
 def _decorrelate(a: _Inputs, ct, psf_common, diff_raw, kern, fit: _Fit, sig_s: float, sig_t: float, p: dict,
-                 workers: int) -> _Decorrelated:
+                 psf_t_noise, workers: int) -> _Decorrelated:
     """The decorrelation filter (exact, on a small grid for stamps and on the padded frame for
     images) applied to the difference and to Ct, and the blank mask it spreads."""
     xp = a.xp
     frac, floor = float(p["blank_radius_fraction"]), float(p["decorr_floor"])
     kd = asarray(kern, xp) if p["use_match_kernel"] else None
     grid = decorrelation_grid(a.psf_s, a.psf_t, kd)
-    phi = decorrelation_filter(grid, a.psf_s, a.psf_t, sig_s, sig_t, match_kernel=kd, floor=floor, xp=xp)
+    phi = decorrelation_filter(grid, a.psf_s, psf_t_noise, sig_s, sig_t, match_kernel=kd, floor=floor, xp=xp)
     psf_dec, k_phi = decorrelate_kernel(psf_common, phi, grid, power_fraction=float(p["decorr_power_fraction"]),
                                         out_size=p["psf_size"] or a.psf_s.shape, xp=xp)
     pad = grid[0] // 2  # >= support half-width of k_phi: no wrap-around
     fshape = tuple(scipy.fft.next_fast_len(n + pad, real=True) for n in a.sci.shape)
-    phi_frame = decorrelation_filter(fshape, a.psf_s, a.psf_t, sig_s, sig_t, match_kernel=kd, floor=floor, xp=xp)
+    phi_frame = decorrelation_filter(fshape, a.psf_s, psf_t_noise, sig_s, sig_t, match_kernel=kd, floor=floor,
+                                     xp=xp)
     r_k = effective_radius(kern, frac, weight="power")
     # Growth of bad pixels into the decorrelated difference (docs/validation.md, fix 3): by
     # the radius of the kernels that actually carry each input into it, k_sci = P_T′ ⊗ k_φ
