@@ -16,6 +16,9 @@ Modules
     The per-wavelength PSF basis at an object (galsim), stored in the prepare product.
 :mod:`~romandia.chromatic.response`
     What the forced fit returns for each basis PSF through the difference's kernels.
+:mod:`~romandia.chromatic.template`
+    A SN Ia spectral template (sncosmo's hsiao) fitted to the object's lightcurve at its
+    host's redshift: its SED at each epoch.
 :mod:`~romandia.chromatic.estimate`
-    The supernova's SED from its own colours, and the lightcurve's correction.
+    The supernova's SED from its own colours or the template, and the lightcurve's correction.
 """

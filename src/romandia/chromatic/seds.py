@@ -19,6 +19,9 @@ SED families (all as photon spectra, arbitrary normalisation):
 * :func:`model_sed`: the PSF model's SED by name (``flat``, ``flat_fnu``, ...,
   ``blackbody:T``; :func:`romandia.simulate.psf.sed`).
 
+The same bandpasses are registered in sncosmo (:func:`register_roman_bands`) for the template
+fit and the simulator's lightcurves.
+
 Colours are AB magnitude differences through galsim.roman's bandpasses, photon counting, the
 convention of galsim's AB zeropoints and so of the images' zeropoints
 (:data:`romandia.constants.GALSIM_ZEROPOINT`).  Wavelengths are in nm.
@@ -32,8 +35,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..constants import BANDS
+
 __all__ = ["band_waves", "band_weights", "power_law", "model_sed", "ab_colour", "slope_from_colour",
-           "BETA_RANGE"]
+           "BETA_RANGE", "SNCOSMO_NAME", "register_roman_bands"]
+
+#: sncosmo names of the Roman bands :func:`register_roman_bands` registers.
+SNCOSMO_NAME = {b: f"romandia_{b.lower()}" for b in BANDS}
 
 #: Power-law slopes the estimate may return (f_λ ∝ λ^β): from steeper than a Rayleigh-Jeans tail
 #: (β = -4) with margin, to the reddest SN Ia epochs at z ~ 1 in the bluest bands.
@@ -141,3 +149,19 @@ def slope_from_colour(colour: float, band_a: str, band_b: str) -> float:
     if not (math.isfinite(c) and col[0] <= c <= col[-1]):
         return math.nan
     return float(np.interp(c, col, beta))
+
+
+@functools.lru_cache(maxsize=1)
+def register_roman_bands() -> dict:
+    """Register the 7 Roman bands in sncosmo from galsim.roman throughputs (idempotent): the
+    template fit (:mod:`.template`) and the simulator's lightcurves use the same ones."""
+    import sncosmo
+
+    from romandia.simulate.psf import bandpasses
+
+    bps = bandpasses()
+    for band, name in SNCOSMO_NAME.items():
+        bp = bps[band]
+        w = np.linspace(bp.blue_limit, bp.red_limit, 400)  # nm
+        sncosmo.register(sncosmo.Bandpass(w * 10.0, bp(w), name=name), force=True)
+    return dict(SNCOSMO_NAME)

@@ -122,7 +122,7 @@ def _source_class():
 def _model(z: float):
     import sncosmo
 
-    from romandia.simulate.lightcurves import register_roman_bands
+    from .seds import register_roman_bands
 
     register_roman_bands()
     model = sncosmo.Model(source=_source_class()(sncosmo.get_source(TEMPLATE_SOURCE)),
@@ -160,7 +160,7 @@ def fit_template(epochs: pd.DataFrame, *, z: float, min_snr: float, min_points: 
     import sncosmo
     from astropy.table import Table
 
-    from romandia.simulate.lightcurves import SNCOSMO_NAME
+    from .seds import SNCOSMO_NAME
 
     if z is None or not (math.isfinite(float(z)) and float(z) >= 0):
         raise ValueError("no host redshift (the object's z in the config)")
@@ -223,10 +223,12 @@ def template_sed(fit: TemplateFit, mjd: float, *, model=None, **shift):
 def _band_lam() -> np.ndarray:
     """A 0.5 nm grid over every Roman band (the SED's samples; band_weights integrates on its own
     finer grid by linear interpolation, < 1e-6 in a factor against the direct evaluation)."""
-    from romandia.simulate.psf import bandpasses
+    from romandia.constants import BANDS
 
-    bps = bandpasses().values()
-    lo, hi = min(b.blue_limit for b in bps), max(b.red_limit for b in bps)
+    from .seds import band_waves
+
+    lo = min(band_waves(b, 2)[0] for b in BANDS)
+    hi = max(band_waves(b, 2)[1] for b in BANDS)
     return np.arange(np.floor(lo) - 1, np.ceil(hi) + 1.5, 0.5)
 
 

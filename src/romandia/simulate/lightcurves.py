@@ -23,32 +23,13 @@ Outside the grid the SN has no flux (:func:`romandia.ou2024.truth_mag` returns +
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
+from romandia.chromatic.seds import SNCOSMO_NAME, register_roman_bands  # noqa: F401 - used and re-exported
 from romandia.constants import BANDS
-
-#: sncosmo names of the registered Roman bands.
-SNCOSMO_NAME = {b: f"romandia_{b.lower()}" for b in BANDS}
 
 #: Magnitude written where a model gives no flux (instead of nan/inf, which would break interp).
 FAINT_MAG = 99.0
-
-
-@functools.lru_cache(maxsize=1)
-def register_roman_bands() -> dict:
-    """Register the 7 Roman bands in sncosmo from galsim.roman throughputs (idempotent)."""
-    import sncosmo
-
-    from romandia.simulate.psf import bandpasses
-
-    bps = bandpasses()
-    for band in BANDS:
-        bp = bps[band]
-        w = np.linspace(bp.blue_limit, bp.red_limit, 400)  # nm
-        sncosmo.register(sncosmo.Bandpass(w * 10.0, bp(w), name=SNCOSMO_NAME[band]), force=True)
-    return dict(SNCOSMO_NAME)
 
 
 def hsiao_model(z: float, t0: float, amplitude: float = 1.0, host_ebv: float = 0.0):
