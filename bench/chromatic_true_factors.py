@@ -12,7 +12,6 @@ printed per band: the mean |true factor − 1| (what no correction leaves) and t
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -30,25 +29,15 @@ def main(argv=None) -> int:
     if len(argv) != 1:
         raise SystemExit(__doc__)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from romandia.chromatic import response, seds
-    from romandia.simulate.core import build_transients
-    from romandia.simulate.seds import transient_sed
+    from romandia.validation.chromatic import true_factors
 
     base = Path(argv[0])
-    man = json.loads((base / "sims" / "manifest.json").read_text())
-    sn = {t.id: t for t in build_transients(man["config"], int(man["seed"]))}
     key = ["oid", "band", "science_name", "template_name"]
     m = _rows(base / "romandia").merge(_rows(base / "power-law SED"), on=key, suffixes=("_t", "_p"))
     m = m[(m["chrom_status_t"] == "applied") & (m["chrom_status_p"] == "applied")]
-    weights, out = {}, []
-    for _, r in m.iterrows():
-        k = (int(r["oid"]), float(r["mjd_t"]), r["band"])
-        if k not in weights:
-            sed, _ = transient_sed(sn[k[0]], k[1], k[2])
-            weights[k] = seds.band_weights(lambda lam, s=sed: np.asarray(s(lam)), k[2], 5)
-        true = response.factor(response.parse_response(r["chrom_resp_t"]), weights[k])
-        out.append(dict(band=r["band"], effect=abs(true - 1), template=abs(r["chrom_corr_t"] - true),
-                        power_law=abs(r["chrom_corr_p"] - true)))
+    true = true_factors(m.rename(columns={"mjd_t": "mjd", "chrom_resp_t": "chrom_resp"}), base / "sims")
+    out = dict(band=m["band"].to_numpy(), effect=np.abs(true - 1), template=np.abs(m["chrom_corr_t"].to_numpy() - true),
+               power_law=np.abs(m["chrom_corr_p"].to_numpy() - true))
     d = pd.DataFrame(out)
     t = d.groupby("band").agg(n=("effect", "size"), effect=("effect", "mean"), template=("template", "mean"),
                               template_max=("template", "max"), power_law=("power_law", "mean"),

@@ -229,8 +229,7 @@ def correct_lightcurves(df: pd.DataFrame, *, window_days: float = 3.0, min_snr: 
             key = (row["band"], row["science_name"])
             if key not in slopes:
                 out.at[idx, "chrom_status"] = (f"not applied: no colour within {window_days:g} d at S/N >= "
-                                               f"{min_snr:g}, none within {max_gap_days:g} d of this epoch"
-                                               + (f"; no template: {rwhy}" if sed == "auto" and rwhy else ""))
+                                               f"{min_snr:g}, none within {max_gap_days:g} d of this epoch{note}")
                 continue
             beta, berr, src = slopes[key]
             c = factor(r, band_weights(power_law(beta), row["band"], r.size))

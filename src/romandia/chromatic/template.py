@@ -81,7 +81,9 @@ class TemplateFit:
         return {"z": self.z, "t0": self.t0, "amplitude": self.amplitude, "s": self.s, "hostebv": self.ebv}
 
 
-def _stretched_source_class():
+@functools.lru_cache(maxsize=1)
+def _source_class():
+    """sncosmo's Source class stretched in time (built on first use: sncosmo is imported lazily)."""
     import sncosmo
 
     class StretchedSource(sncosmo.Source):
@@ -112,11 +114,6 @@ def _stretched_source_class():
             return self._base._flux(np.asarray(phase) / self._parameters[1], wave)
 
     return StretchedSource
-
-
-@functools.lru_cache(maxsize=1)
-def _source_class():
-    return _stretched_source_class()
 
 
 def _model(z: float):
@@ -175,7 +172,7 @@ def fit_template(epochs: pd.DataFrame, *, z: float, min_snr: float, min_points: 
                   "zp": ep["zpt"].to_numpy(float), "zpsys": ["ab"] * len(ep)})
     model = _model(z)
     bounds = dict(_BOUNDS, t0=(float(det["mjd"].min()) - _T0_MARGIN, float(det["mjd"].max()) + _T0_MARGIN))
-    # start at the brightest detection's epoch, shifted by the typical rise to its band's peak
+    # start t0 at the epoch of the highest-S/N detection (within a few days of peak)
     model.set(t0=float(det.loc[(det["flux"] / det["flux_err"]).idxmax(), "mjd"]))
     try:
         res, fitted = sncosmo.fit_lc(data, model, ["t0", "amplitude", "s", "hostebv"], bounds=bounds,
@@ -221,8 +218,8 @@ def template_sed(fit: TemplateFit, mjd: float, *, model=None, **shift):
 
 @functools.lru_cache(maxsize=1)
 def _band_lam() -> np.ndarray:
-    """A 0.5 nm grid over every Roman band (the SED's samples; band_weights integrates on its own
-    finer grid by linear interpolation, < 1e-6 in a factor against the direct evaluation)."""
+    """A 0.5 nm grid over every Roman band: the template is sampled there once per shift and
+    interpolated linearly onto band_weights' grid (the Hsiao spectrum is tabulated every 5 nm)."""
     from romandia.constants import BANDS
 
     from .seds import band_waves

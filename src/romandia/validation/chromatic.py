@@ -28,7 +28,7 @@ import pandas as pd
 
 from .stats import _bias, _lc, pull_stats
 
-__all__ = ["PHASE_BINS", "attach_sn_truth", "chromatic_summary", "chromatic_markdown"]
+__all__ = ["PHASE_BINS", "attach_sn_truth", "true_factors", "chromatic_summary", "chromatic_markdown"]
 
 #: Rest-frame phase bin edges [d].
 PHASE_BINS = (-math.inf, 0.0, 20.0, math.inf)
@@ -71,6 +71,32 @@ def attach_sn_truth(df: pd.DataFrame, sims_dir) -> pd.DataFrame:
         col.append(blue_minus_red if math.isfinite(blue_minus_red) else math.nan)
     df["phase"], df["z"], df["colour_true"] = phase, z, col
     return df
+
+
+def true_factors(df: pd.DataFrame, sims_dir) -> np.ndarray:
+    """Each row's true chromatic factor: its responses (``chrom_resp``) applied to the simulator's
+    own spectrum of the SN at that epoch (:func:`romandia.simulate.seds.transient_sed`); NaN for a
+    row without responses.  Needs the simulator's output (its manifest) in ``sims_dir``."""
+    import json
+
+    from romandia.chromatic import response, seds
+    from romandia.simulate.core import build_transients
+    from romandia.simulate.seds import transient_sed
+
+    man = json.loads((Path(sims_dir) / "manifest.json").read_text())
+    sn = {t.id: t for t in build_transients(man["config"], int(man["seed"]))}
+    weights: dict = {}
+    out = np.full(len(df), math.nan)
+    for i, (oid, mjd, band, resp) in enumerate(zip(df["oid"], df["mjd"], df["band"], df["chrom_resp"], strict=True)):
+        r = response.parse_response(resp)
+        if r is None:
+            continue
+        k = (int(oid), float(mjd), band, r.size)
+        if k not in weights:
+            sed, _ = transient_sed(sn[k[0]], k[1], band)
+            weights[k] = seds.band_weights(lambda lam, s=sed: np.asarray(s(lam)), band, r.size)
+        out[i] = response.factor(r, weights[k])
+    return out
 
 
 def _bins(g: pd.DataFrame, column: str, edges) -> list[dict]:

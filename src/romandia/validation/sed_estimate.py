@@ -80,15 +80,15 @@ class SnanaSequence:
 
     def ab_mag(self, mjd: float, band: str) -> float:
         """AB magnitude through galsim.roman's ``band`` (photon counting)."""
-        from romandia.chromatic.seds import _band_table
+        from romandia.chromatic.seds import _ab_flux
 
-        lam, thr = _band_table(band)
         sed = self.photons(mjd)
         if sed is None:
             return math.inf
-        num = np.trapezoid(sed(lam) * thr, lam)  # ∝ ∫ f_λ λ B dλ
-        den = np.trapezoid(_AB * _C_A / (lam * 10.0) ** 2 * lam * thr, lam)
-        return -2.5 * math.log10(num / den) if num > 0 else math.inf
+        # _ab_flux = ∫ N B dλ / ∫ B / λ dλ; the AB spectrum's N = f_λ λ is
+        # (3631 Jy · c / λ_Å²) · λ_nm = (_AB · _C_A / 100) / λ_nm
+        f = _ab_flux(sed, band) / (_AB * _C_A / 100.0)
+        return -2.5 * math.log10(f) if f > 0 else math.inf
 
 
 def read_snana_sequence(path, sn_id: int, *, z: float, peak_mjd: float) -> SnanaSequence:
